@@ -1,0 +1,100 @@
+package pagi
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Header is one header field: a lower-case name and an opaque value.
+type Header struct {
+	Name  string
+	Value string
+}
+
+// Headers is an ordered list of header fields. Duplicates are allowed
+// (Set-Cookie); names are lower-case.
+type Headers []Header
+
+// Get returns the value of the first field named name (lower-case), and
+// whether there was one.
+func (h Headers) Get(name string) (string, bool) {
+	for i := range h {
+		if h[i].Name == name {
+			return h[i].Value, true
+		}
+	}
+	return "", false
+}
+
+// Values returns the values of every field named name (lower-case), in order.
+func (h Headers) Values(name string) []string {
+	var vs []string
+	for i := range h {
+		if h[i].Name == name {
+			vs = append(vs, h[i].Value)
+		}
+	}
+	return vs
+}
+
+// Has reports whether a field named name (lower-case) is present.
+func (h Headers) Has(name string) bool {
+	_, ok := h.Get(name)
+	return ok
+}
+
+// Set returns h with every field named name removed and one field name=value
+// appended. It modifies h's backing array; clone first when h is shared.
+func (h Headers) Set(name, value string) Headers {
+	h = h.Del(name)
+	return append(h, Header{Name: name, Value: value})
+}
+
+// Del returns h without the fields named name, reusing h's backing array.
+func (h Headers) Del(name string) Headers {
+	out := h[:0]
+	for _, f := range h {
+		if f.Name != name {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// Clone returns a copy of h that shares no backing array with it.
+func (h Headers) Clone() Headers {
+	if h == nil {
+		return nil
+	}
+	return append(Headers(nil), h...)
+}
+
+// Validate checks every field for response splitting: a name must be a
+// non-empty string with no control characters, space or colon, and a value
+// must hold no CR, LF or NUL. The error wraps ErrInvalidHeader and names the
+// offending field.
+func (h Headers) Validate() error {
+	for i := range h {
+		if err := ValidateHeader(h[i].Name, h[i].Value); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ValidateHeader checks one header field as Headers.Validate does.
+func ValidateHeader(name, value string) error {
+	if name == "" {
+		return fmt.Errorf("%w: empty header name", ErrInvalidHeader)
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if c <= ' ' || c == 0x7f || c == ':' {
+			return fmt.Errorf("%w: header name %q contains byte %#02x", ErrInvalidHeader, name, c)
+		}
+	}
+	if i := strings.IndexAny(value, "\r\n\x00"); i >= 0 {
+		return fmt.Errorf("%w: value of header %q contains byte %#02x", ErrInvalidHeader, name, value[i])
+	}
+	return nil
+}
