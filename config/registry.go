@@ -21,6 +21,7 @@ const (
 	KindMiddleware
 )
 
+// String returns "handler" or "middleware".
 func (k Kind) String() string {
 	switch k {
 	case KindHandler:

@@ -71,17 +71,20 @@ type Limits struct {
 	// RequestTimeout bounds each stall while reading a body or writing a
 	// response (60s; 0 disables).
 	RequestTimeout Duration `hcl:"request_timeout,optional"`
-	// MaxHeaderBytes bounds the header block; more gets 431 (8KiB... see
-	// defaults).
+	// MaxHeaderBytes bounds the header block; more gets 431 (16KiB; at
+	// least 1).
 	MaxHeaderBytes Size `hcl:"max_header_bytes,optional"`
-	// MaxHeaderCount bounds the number of header fields; more gets 431.
+	// MaxHeaderCount bounds the number of header fields; more gets 431
+	// (100; at least 1).
 	MaxHeaderCount int `hcl:"max_header_count,optional"`
-	// MaxRequestLine bounds the request line; more gets 414.
+	// MaxRequestLine bounds the request line; more gets 414 (8KiB; at
+	// least 1).
 	MaxRequestLine Size `hcl:"max_request_line,optional"`
-	// MaxBodyBytes bounds a request body; more gets 413 (0: unlimited).
+	// MaxBodyBytes bounds a request body; more gets 413 (10MB; 0:
+	// unlimited).
 	MaxBodyBytes Size `hcl:"max_body_bytes,optional"`
 	// MaxConnections bounds open connections per listener; more get 503
-	// with Retry-After (0: unlimited).
+	// with Retry-After (10000; 0: unlimited).
 	MaxConnections int `hcl:"max_connections,optional"`
 }
 
@@ -130,7 +133,10 @@ type TLS struct {
 type PubSub struct {
 	Backend string // memory | redis
 	URL     string
-	// Options holds backend options as written (pool_size, timeouts, ...).
+	// Options holds the other attributes of the block by name: pool_size
+	// as an int, attributes ending in _timeout as a time.Duration, any
+	// other as a plain Go value (string, bool, int, float64, []any or
+	// map[string]any).
 	Options  map[string]any
 	DefRange hcl.Range
 }
@@ -149,6 +155,8 @@ type Use struct {
 	// Module is the decoded config struct returned by the type's New.
 	Module any
 	// Chain names the named chain this use came from ("" when inline).
+	// The uses a chain expands to in sites and routes are copies that
+	// share the chain's Module.
 	Chain string
 	// Dir is the directory of the file the block was written in.
 	Dir      string

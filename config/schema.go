@@ -1,0 +1,347 @@
+package config
+
+import (
+	"fmt"
+	"net/url"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/zclconf/go-cty/cty"
+)
+
+// topBlocks are the block types of a config's top level and how many labels
+// each takes.
+var topBlocks = []struct {
+	name    string
+	labels  int
+	example string
+}{
+	{"server", 0, "server { ... }"},
+	{"listener", 1, `listener "web" { ... }`},
+	{"pubsub", 0, "pubsub { ... }"},
+	{"middleware", 1, `middleware "standard" { ... }`},
+	{"site", 1, `site "app" { ... }`},
+}
+
+// topLevel checks the top-level body and returns its blocks by type, in
+// source order. Blocks with the wrong number of labels are left out.
+func (l *loader) topLevel(body *hclsyntax.Body) map[string][]*hclsyntax.Block {
+	var known []string
+	for _, t := range topBlocks {
+		known = append(known, t.name)
+	}
+	for _, a := range sortedAttrs(body) {
+		l.errorAt(a.NameRange, fmt.Sprintf("unexpected attribute %q at the top level%s", a.Name, didYouMean(a.Name, known)),
+			"a config holds only blocks: server, listener, pubsub, middleware and site")
+	}
+	out := map[string][]*hclsyntax.Block{}
+	for _, b := range body.Blocks {
+		i := -1
+		for j, t := range topBlocks {
+			if t.name == b.Type {
+				i = j
+			}
+		}
+		if i < 0 {
+			if bt, ok := Lookup(b.Type); ok {
+				where := "a route block"
+				if bt.Kind == KindMiddleware {
+					where = "a middleware chain, a site or a route"
+				}
+				l.errorAt(b.TypeRange, fmt.Sprintf("%s %q cannot be used at the top level", bt.Kind, b.Type), "put it inside "+where)
+				continue
+			}
+			l.errorAt(b.TypeRange, fmt.Sprintf("unknown block type %q%s", b.Type, didYouMean(b.Type, known)),
+				"a config holds server, listener, pubsub, middleware and site blocks")
+			continue
+		}
+		if !l.checkLabels(b, topBlocks[i].labels, topBlocks[i].example) {
+			continue
+		}
+		out[b.Type] = append(out[b.Type], b)
+	}
+	return out
+}
+
+// checkLabels reports a block whose label count is not n.
+func (l *loader) checkLabels(b *hclsyntax.Block, n int, example string) bool {
+	switch {
+	case len(b.Labels) == n:
+		if n == 1 && b.Labels[0] == "" {
+			l.errorAt(b.LabelRanges[0], fmt.Sprintf("the name of a %s block must not be empty", b.Type), "")
+			return false
+		}
+		return true
+	case len(b.Labels) < n:
+		l.errorAt(b.TypeRange, fmt.Sprintf("a %s block needs a name", b.Type), "write "+example)
+	case n == 0:
+		l.errorAt(b.LabelRanges[0], fmt.Sprintf("a %s block takes no name", b.Type), "write "+example)
+	default:
+		l.errorAt(b.LabelRanges[n], fmt.Sprintf("a %s block takes one name", b.Type), "write "+example)
+	}
+	return false
+}
+
+// single returns the first of blocks, reporting the others as duplicates.
+func (l *loader) single(blocks []*hclsyntax.Block) *hclsyntax.Block {
+	if len(blocks) == 0 {
+		return nil
+	}
+	for _, b := range blocks[1:] {
+		l.errorAt(b.TypeRange, fmt.Sprintf("duplicate %s block", b.Type),
+			fmt.Sprintf("a config has at most one %s block; the first is at %s", b.Type, posString(blocks[0].TypeRange)))
+	}
+	return blocks[0]
+}
+
+// duplicate reports a block whose name was already used by first.
+func (l *loader) duplicate(b *hclsyntax.Block, first hcl.Range) {
+	l.errorAt(b.LabelRanges[0], fmt.Sprintf("duplicate %s %q", b.Type, b.Labels[0]),
+		fmt.Sprintf("%s %q is first defined at %s", b.Type, b.Labels[0], posString(first)))
+}
+
+// DefaultServer returns the server block's settings when the config leaves
+// them out.
+func DefaultServer() Server {
+	return Server{
+		LogLevel:               "info",
+		LogFormat:              "auto",
+		GracefulTimeout:        Duration(30 * time.Second),
+		Watch:                  true,
+		Lifespan:               "auto",
+		LifespanStartupTimeout: Duration(30 * time.Second),
+		Limits:                 DefaultLimits,
+	}
+}
+
+// server decodes and checks the server block.
+func (l *loader) server(blocks []*hclsyntax.Block) {
+	s := DefaultServer()
+	b := l.single(blocks)
+	if b == nil {
+		l.cfg.Server = s
+		return
+	}
+	attrs, diags := decodeBlockBody(b, l.ctx, &s)
+	l.diags = append(l.diags, diags...)
+	s.DefRange = b.DefRange()
+	c := checker{l: l, attrs: attrs}
+	c.oneOf("log_level", s.LogLevel, "debug", "info", "warn", "error")
+	c.oneOf("log_format", s.LogFormat, "auto", "text", "json")
+	c.oneOf("lifespan", s.Lifespan, "auto", "on", "off")
+	c.atLeast("workers", s.Workers, 0)
+	c.atLeast("max_requests", s.MaxRequests, 0)
+	c.atLeast("max_requests_jitter", s.MaxRequestsJitter, 0)
+	c.limits(&s.Limits)
+	l.cfg.Server = s
+}
+
+// checker checks decoded values and reports at their attributes.
+type checker struct {
+	l     *loader
+	attrs hcl.Attributes
+}
+
+// at returns the range of attribute name's value, ok false when it was not
+// written.
+func (c checker) at(name string) (hcl.Range, bool) {
+	a, ok := c.attrs[name]
+	if !ok {
+		return hcl.Range{}, false
+	}
+	return a.Expr.Range(), true
+}
+
+func (c checker) oneOf(name, v string, allowed ...string) {
+	rng, ok := c.at(name)
+	if !ok {
+		return
+	}
+	for _, a := range allowed {
+		if v == a {
+			return
+		}
+	}
+	c.l.errorAt(rng, fmt.Sprintf("invalid %s %q%s", name, v, didYouMean(v, allowed)),
+		"expected one of: "+strings.Join(allowed, ", "))
+}
+
+func (c checker) atLeast(name string, v, lo int) {
+	rng, ok := c.at(name)
+	if !ok || v >= lo {
+		return
+	}
+	if lo == 0 {
+		c.l.errorAt(rng, fmt.Sprintf("%s must not be negative", name), fmt.Sprintf("got %d", v))
+		return
+	}
+	c.l.errorAt(rng, fmt.Sprintf("%s must be at least %d", name, lo), fmt.Sprintf("got %d", v))
+}
+
+// limits checks the Limits attributes that were written.
+func (c checker) limits(lim *Limits) {
+	c.atLeast("max_header_count", lim.MaxHeaderCount, 1)
+	c.atLeast("max_connections", lim.MaxConnections, 0)
+	c.atLeast("max_header_bytes", int(min(lim.MaxHeaderBytes, 1<<40)), 1)
+	c.atLeast("max_request_line", int(min(lim.MaxRequestLine, 1<<40)), 1)
+}
+
+// sortedAttrs returns the attributes of body in source order.
+func sortedAttrs(body *hclsyntax.Body) []*hclsyntax.Attribute {
+	out := make([]*hclsyntax.Attribute, 0, len(body.Attributes))
+	for _, a := range body.Attributes {
+		out = append(out, a)
+	}
+	for i := 1; i < len(out); i++ {
+		for j := i; j > 0 && out[j].SrcRange.Start.Byte < out[j-1].SrcRange.Start.Byte; j-- {
+			out[j], out[j-1] = out[j-1], out[j]
+		}
+	}
+	return out
+}
+
+// evalInto evaluates attribute a and stores it in *dst (see Decode for the
+// types). It reports false when the value is missing or had errors.
+func (l *loader) evalInto(a *hclsyntax.Attribute, dst any) bool {
+	val, diags := a.Expr.Value(l.ctx)
+	l.diags = append(l.diags, diags...)
+	if diags.HasErrors() || !val.IsWhollyKnown() || val.IsNull() {
+		return false
+	}
+	d := &decoder{ctx: l.ctx}
+	d.set(reflect.ValueOf(dst).Elem(), val, a.Expr, strconv.Quote(a.Name))
+	l.diags = append(l.diags, d.diags...)
+	return len(d.diags) == 0
+}
+
+// pubsubOptions are the pubsub attributes known beyond backend and url.
+var pubsubOptions = []string{"pool_size", "dial_timeout", "read_timeout", "write_timeout", "replay"}
+
+// pubsub decodes and checks the pubsub block.
+func (l *loader) pubsub(blocks []*hclsyntax.Block) {
+	b := l.single(blocks)
+	if b == nil {
+		return
+	}
+	ps := &PubSub{Backend: "memory", Options: map[string]any{}, DefRange: b.DefRange()}
+	l.cfg.PubSub = ps
+	for _, nb := range b.Body.Blocks {
+		l.errorAt(nb.TypeRange, fmt.Sprintf("unexpected block %q in the pubsub block", nb.Type), "the pubsub block holds only attributes")
+	}
+	backendRange, urlRange := b.DefRange(), b.DefRange()
+	hasURL := false
+	for _, a := range sortedAttrs(b.Body) {
+		switch name := a.Name; {
+		case name == "backend":
+			backendRange = a.Expr.Range()
+			if l.evalInto(a, &ps.Backend) && ps.Backend != "memory" && ps.Backend != "redis" {
+				l.errorAt(backendRange, fmt.Sprintf("unknown pubsub backend %q%s", ps.Backend, didYouMean(ps.Backend, []string{"memory", "redis"})),
+					`expected "memory" or "redis"`)
+			}
+		case name == "url":
+			urlRange, hasURL = a.Expr.Range(), true
+			l.evalInto(a, &ps.URL)
+		case name == "pool_size":
+			var n int
+			if l.evalInto(a, &n) {
+				if n < 1 {
+					l.errorAt(a.Expr.Range(), "pool_size must be at least 1", fmt.Sprintf("got %d", n))
+				}
+				ps.Options[name] = n
+			}
+		case strings.HasSuffix(name, "_timeout"):
+			var d Duration
+			if l.evalInto(a, &d) {
+				ps.Options[name] = d.D()
+			}
+		default:
+			if s := suggest(name, append([]string{"backend", "url"}, pubsubOptions...)); s != "" && !isPubSubOption(name) {
+				l.warningAt(a.NameRange, fmt.Sprintf("unknown pubsub option %q; did you mean %q?", name, s), "the option is passed to the backend as written")
+			}
+			var v cty.Value
+			if l.evalInto(a, &v) {
+				ps.Options[name] = ctyToAny(v)
+			}
+		}
+	}
+	switch ps.Backend {
+	case "redis":
+		if !hasURL {
+			l.errorAt(b.DefRange(), "the redis backend needs a url", `add url = "redis://host:6379/0" (or env("REDIS_URL"))`)
+		} else if ps.URL != "" || !l.diagsAt(urlRange) {
+			if err := checkRedisURL(ps.URL); err != nil {
+				l.errorAt(urlRange, fmt.Sprintf("invalid redis url: %v", err), "expected redis://[user:password@]host[:port][/db], rediss://... or unix:///path/to/socket")
+			}
+		}
+	case "memory":
+		if hasURL {
+			l.warningAt(urlRange, "url is ignored by the memory backend", `set backend = "redis" to use it`)
+		}
+		if w := l.cfg.Server.Workers; w > 1 {
+			l.warningAt(backendRange, fmt.Sprintf("with %d workers, memory pubsub messages do not cross worker processes; use backend = \"redis\"", w), "")
+		}
+	}
+}
+
+func isPubSubOption(name string) bool {
+	for _, o := range pubsubOptions {
+		if o == name {
+			return true
+		}
+	}
+	return false
+}
+
+// diagsAt reports whether an error was already reported at rng.
+func (l *loader) diagsAt(rng hcl.Range) bool {
+	for _, d := range l.diags {
+		if d.Severity == hcl.DiagError && d.Subject != nil && d.Subject.Filename == rng.Filename && d.Subject.Start.Byte >= rng.Start.Byte && d.Subject.End.Byte <= rng.End.Byte {
+			return true
+		}
+	}
+	return false
+}
+
+// checkRedisURL checks the form of a Redis URL without connecting.
+func checkRedisURL(s string) error {
+	if s == "" {
+		return fmt.Errorf("the url is empty")
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		// url.Parse errors quote the URL, which may hold a password.
+		if ue, ok := err.(*url.Error); ok {
+			return fmt.Errorf("cannot parse: %v", ue.Err)
+		}
+		return fmt.Errorf("cannot parse the url")
+	}
+	switch u.Scheme {
+	case "redis", "rediss":
+		if u.Opaque != "" {
+			return fmt.Errorf("write %s://host:port", u.Scheme)
+		}
+		if p := u.Port(); p != "" {
+			if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+				return fmt.Errorf("port %q is not a number from 1 to 65535", p)
+			}
+		}
+		if db := strings.TrimPrefix(u.Path, "/"); db != "" {
+			if n, err := strconv.Atoi(db); err != nil || n < 0 {
+				return fmt.Errorf("database %q is not a number", db)
+			}
+		}
+	case "unix":
+		if u.Path == "" {
+			return fmt.Errorf("a unix url needs a socket path: unix:///path/to/redis.sock")
+		}
+	case "":
+		return fmt.Errorf("missing scheme redis://, rediss:// or unix://")
+	default:
+		return fmt.Errorf("unsupported scheme %q", u.Scheme)
+	}
+	return nil
+}

@@ -1,0 +1,106 @@
+package engine
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"net"
+	"net/http"
+	"strconv"
+	"testing"
+
+	"github.com/pagihq/pagi"
+)
+
+// benchRequest is one keep-alive GET, as wrk sends it.
+var benchRequest = []byte("GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: bench\r\nAccept: */*\r\n\r\n")
+
+// driveKeepAlive sends b.N requests over one keep-alive connection to addr,
+// reading each response fully before the next, with a client that
+// allocates nothing per request (so allocs/op is the server's).
+func driveKeepAlive(b *testing.B, addr string) {
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	br := bufio.NewReaderSize(c, 64<<10)
+	clKey := []byte("content-length:")
+	read := func() {
+		length := -1
+		for {
+			line, err := br.ReadSlice('\n')
+			if err != nil {
+				b.Fatal(err)
+			}
+			if len(line) <= 2 {
+				break
+			}
+			if len(line) > len(clKey) && bytes.EqualFold(line[:len(clKey)], clKey) {
+				length, _ = strconv.Atoi(string(bytes.TrimSpace(line[len(clKey):])))
+			}
+		}
+		if length < 0 {
+			b.Fatal("response without content-length")
+		}
+		if _, err := br.Discard(length); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for range 100 { // warm the pools
+		_, _ = c.Write(benchRequest)
+		read()
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := c.Write(benchRequest); err != nil {
+			b.Fatal(err)
+		}
+		read()
+	}
+}
+
+// BenchmarkRawNetHTTPHello is the baseline: net/http with a HandlerFunc
+// writing the same response as BenchmarkRespondHello.
+func BenchmarkRawNetHTTPHello(b *testing.B) {
+	body := []byte("Hello, World!")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		_, _ = w.Write(body)
+	})}
+	go func() { _ = srv.Serve(ln) }()
+	defer srv.Close()
+	driveKeepAlive(b, ln.Addr().String())
+}
+
+// BenchmarkRespondHello is the same response through pagi: guard, pipeline,
+// mux, scope, events. allocs/op minus the baseline's is pagi's cost.
+func BenchmarkRespondHello(b *testing.B) {
+	headers := pagi.Headers{{Name: "content-type", Value: "text/plain"}}
+	start := &pagi.HTTPResponseStart{Status: 200, Headers: headers}
+	body := &pagi.HTTPResponseBody{Body: []byte("Hello, World!")}
+	app := func(ctx context.Context, s *pagi.Scope, _ pagi.Receive, send pagi.Send) error {
+		if s.Type != pagi.ScopeHTTP {
+			return pagi.ErrUnsupportedScope
+		}
+		if err := send(ctx, start); err != nil {
+			return err
+		}
+		return send(ctx, body)
+	}
+	cfg := testConfig(app, "GET /{$}")
+	srv, err := New(cfg, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := srv.Start(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	defer srv.Shutdown(context.Background())
+	driveKeepAlive(b, srv.Addr("web").String())
+}

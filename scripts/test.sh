@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# The whole test suite, as README.md tells newcomers and .ci/run runs it.
+# It installs what the tests need when missing (Debian packages), then runs
+# vet, the Go tests, and the race detector on the concurrent packages.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
+command -v curl >/dev/null 2>&1 || need_apt+=(curl)
+if ((${#need_apt[@]})); then
+  if [ "$(id -u)" = 0 ]; then
+    echo "== installing ${need_apt[*]}"
+    apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
+  else
+    echo "missing ${need_apt[*]}: install them (apt-get install ${need_apt[*]}) or run as root" >&2
+    exit 1
+  fi
+fi
+
+echo "== go vet"
+go vet ./...
+echo "== go test"
+go test -count=1 -timeout 15m ./...
+echo "== go test -race (engine, pagi)"
+go test -count=1 -race -timeout 15m . ./engine/...
