@@ -326,6 +326,10 @@ site "app" {
 		pos: "2:13", want: `unknown pubsub backend "kafka"`},
 	{name: "pubsub pool_size zero", src: "pubsub {\n  backend   = \"redis\"\n  url       = \"redis://localhost\"\n  pool_size = 0\n}\n",
 		pos: "4:15", want: `pool_size must be at least 1`},
+	{name: "unknown pubsub option", src: "pubsub {\n  poolsize = 3\n}\n",
+		pos: "2:3", want: `unknown pubsub option "poolsize"; did you mean "pool_size"?`},
+	{name: "pubsub negative replay", src: "pubsub {\n  replay = -1\n}\n",
+		pos: "2:12", want: `replay must be at least 0`},
 	{name: "pubsub bad timeout", src: "pubsub {\n  dial_timeout = \"soon\"\n}\n",
 		pos: "2:18", want: `"soon" is not a duration`},
 	{name: "site without listeners among two", src: `listener "a" {

@@ -122,6 +122,15 @@ func TestWriteErrors(t *testing.T) {
 	}
 }
 
+func TestHasErrors(t *testing.T) {
+	if r := Parse("a.hcl", []byte("server {\n  workers = -1\n}\n")); !r.HasErrors() || r.Config != nil {
+		t.Error("error not reported")
+	}
+	if r := Parse("a.hcl", []byte("listener \"a\" {\n  address = \":0\"\n}\nsite \"s\" {}\n")); r.HasErrors() || r.Config == nil || len(r.Diags) != 1 {
+		t.Errorf("a warning alone must not fail:\n%s", diagText(r))
+	}
+}
+
 func TestDiagnosticsInSourceOrder(t *testing.T) {
 	r := Parse("site.hcl", []byte(statikSrc+"\nbogus {}\nserver {\n  workers = -1\n}\n"))
 	last := 0

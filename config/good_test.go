@@ -356,11 +356,10 @@ func TestPubSubRedis(t *testing.T) {
   dial_timeout = "2s"
   read_timeout = 1.5
   replay       = 100
-  prefix       = "pagi:"
 }
 `)
 	ps := c.PubSub
-	want := map[string]any{"pool_size": 10, "dial_timeout": 2 * time.Second, "read_timeout": 1500 * time.Millisecond, "replay": 100, "prefix": "pagi:"}
+	want := map[string]any{"pool_size": 10, "dial_timeout": 2 * time.Second, "read_timeout": 1500 * time.Millisecond, "replay": 100}
 	if ps.Backend != "redis" || ps.URL != "rediss://user:secret@redis.internal:6380/2" || !reflect.DeepEqual(ps.Options, want) {
 		t.Errorf("pubsub = %+v", ps)
 	}
@@ -389,7 +388,6 @@ listener "unused" {
 pubsub {
   backend  = "memory"
   url      = "redis://x"
-  poolsize = 3
 }
 site "app" {
   listeners = ["web"]
@@ -408,9 +406,8 @@ site "empty" {
 		`site.hcl:7:10: warning: listener "unused" is not used by any site`,
 		`site.hcl:11:14: warning: with 2 workers, memory pubsub messages do not cross worker processes; use backend = "redis"`,
 		`site.hcl:12:14: warning: url is ignored by the memory backend`,
-		`site.hcl:13:3: warning: unknown pubsub option "poolsize"; did you mean "pool_size"?`,
-		`site.hcl:17:9: warning: method "get" is not "GET"`,
-		`site.hcl:21:1: warning: site "empty" has no routes`,
+		`site.hcl:16:9: warning: method "get" is not "GET"`,
+		`site.hcl:20:1: warning: site "empty" has no routes`,
 	}
 	text := diagText(r)
 	for _, w := range want {

@@ -70,6 +70,24 @@ type MiddlewareModule interface {
 	BuildMiddleware(ctx *BuildContext) (pagi.Middleware, error)
 }
 
+// WebSocketTuner is implemented by handler modules that set the WebSocket
+// options of their route (the engine uses defaults otherwise).
+type WebSocketTuner interface {
+	WebSocketOptions() WebSocketOptions
+}
+
+// WebSocketOptions are the per-route WebSocket settings a handler may ask
+// for. Zero values mean the engine's defaults.
+type WebSocketOptions struct {
+	// Compression negotiates permessage-deflate.
+	Compression bool
+	// MaxMessageBytes bounds one incoming message (close 1009 above).
+	MaxMessageBytes int64
+	// MaxQueue bounds received messages not yet taken by the app (close
+	// 1008 above).
+	MaxQueue int
+}
+
 // Cleaner is implemented by built apps or modules that hold resources; the
 // engine calls Cleanup when the pipeline that used them is retired.
 type Cleaner interface {

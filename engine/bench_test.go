@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"log/slog"
 	"net"
 	"net/http"
 	"strconv"
@@ -94,7 +95,7 @@ func BenchmarkRespondHello(b *testing.B) {
 		return send(ctx, body)
 	}
 	cfg := testConfig(app, "GET /{$}")
-	srv, err := New(cfg, nil)
+	srv, err := New(cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -77,7 +77,7 @@ func (l *lifespan) startup(ctx context.Context, apps []pagi.App, workerNum int) 
 			}
 			l.runs = append(l.runs, run)
 		case err := <-run.returned:
-			l.log.Info("app does not take part in lifespan", "reason", errOrNil(err))
+			l.log.Debug("app does not take part in lifespan", "reason", errOrNil(err))
 		case <-timeout:
 			return nil, fmt.Errorf("%w: no answer within %s", errLifespanFailed, l.timeout)
 		case <-ctx.Done():

