@@ -46,6 +46,7 @@
 //
 // The guard is for cleartext connections: net/http needs to see *tls.Conn
 // itself for TLS, and a guard under TLS would see only ciphertext.
+
 package engine
 
 import (

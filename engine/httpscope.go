@@ -206,10 +206,14 @@ func (x *exchange) waitDisconnect(ctx context.Context) (pagi.Event, error) {
 	}
 	select {
 	case <-x.conn.Disconnected():
-		return &pagi.HTTPDisconnect{Reason: x.conn.DisconnectReason()}, nil
 	case <-ctx.Done():
-		return nil, ctx.Err()
+		// The app's context is usually the request's: its end is the
+		// client's departure, which receive reports as an event.
+		if x.conn.IsConnected() {
+			return nil, ctx.Err()
+		}
 	}
+	return &pagi.HTTPDisconnect{Reason: x.conn.DisconnectReason()}, nil
 }
 
 // ---- send ----

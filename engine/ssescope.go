@@ -84,14 +84,18 @@ func (st *sseStream) receive(ctx context.Context) (pagi.Event, error) {
 	}
 	select {
 	case <-st.r.Context().Done():
-		reason := pagi.ReasonClientClosed
-		if st.rt.ln.shuttingDown() {
-			reason = pagi.ReasonServerShutdown
-		}
-		return &pagi.SSEDisconnect{Reason: reason}, nil
 	case <-ctx.Done():
-		return nil, ctx.Err()
+		// The app's context is usually the request's: its end is the
+		// client's departure, which receive reports as an event.
+		if st.r.Context().Err() == nil {
+			return nil, ctx.Err()
+		}
 	}
+	reason := pagi.ReasonClientClosed
+	if st.rt.ln.shuttingDown() {
+		reason = pagi.ReasonServerShutdown
+	}
+	return &pagi.SSEDisconnect{Reason: reason}, nil
 }
 
 func (st *sseStream) send(ctx context.Context, ev pagi.Event) error {
