@@ -92,3 +92,13 @@ func StartIn(t testing.TB, dir, hcl string) *Server {
 func Listener(name string, extra ...string) string {
 	return "listener \"" + name + "\" {\n  address = \"127.0.0.1:0\"\n  " + strings.Join(extra, "\n  ") + "\n}\n"
 }
+
+// Validate loads the config at path and returns its diagnostics as text
+// (empty when there are none).
+func Validate(t testing.TB, path string) string {
+	t.Helper()
+	res := config.Load(path)
+	var b bytes.Buffer
+	_ = res.WriteText(&b, false)
+	return b.String()
+}

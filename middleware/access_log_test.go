@@ -1,0 +1,105 @@
+package middleware_test
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	_ "github.com/pagihq/pagi/handlers"
+	"github.com/pagihq/pagi/internal/pagitest"
+)
+
+func TestAccessLogFormats(t *testing.T) {
+	srv := pagitest.Start(t, pagitest.Listener("web")+`
+site "s" {
+  route "GET /common" {
+    access_log {
+      format = "common"
+      output = "logs/common.log"
+    }
+    respond { body = "12345" }
+  }
+  route "GET /combined" {
+    access_log {
+      format = "combined"
+      output = "logs/combined.log"
+    }
+    respond { status = 404 }
+  }
+  route "GET /json" {
+    access_log {
+      format = "json"
+      output = "logs/json.log"
+    }
+    respond { body = "x" }
+  }
+}
+`, map[string]string{"logs/.keep": ""})
+	base := srv.URL("web")
+	for _, p := range []string{"/common?q=1", "/combined", "/json"} {
+		req, _ := http.NewRequest("GET", base+p, nil)
+		req.Header.Set("User-Agent", "tester \"quoted\"")
+		req.Header.Set("Referer", "http://ref.example/")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	read := func(name string) string {
+		deadline := time.Now().Add(2 * time.Second)
+		for {
+			b, _ := os.ReadFile(filepath.Join(srv.Dir, "logs", name))
+			if len(b) > 0 || time.Now().After(deadline) {
+				return string(b)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	common := read("common.log")
+	if !regexp.MustCompile(`^127\.0\.0\.1 - - \[\d\d/\w{3}/\d{4}:\d\d:\d\d:\d\d [+-]\d{4}\] "GET /common\?q=1 HTTP/1\.1" 200 5\n$`).MatchString(common) {
+		t.Errorf("common: %q", common)
+	}
+	combined := read("combined.log")
+	if !strings.HasSuffix(combined, `"GET /combined HTTP/1.1" 404 - "http://ref.example/" "tester \"quoted\""`+"\n") {
+		t.Errorf("combined: %q", combined)
+	}
+	var rec map[string]any
+	if err := json.Unmarshal([]byte(read("json.log")), &rec); err != nil {
+		t.Fatalf("json line: %v", err)
+	}
+	if rec["status"] != float64(200) || rec["path"] != "/json" || rec["bytes"] != float64(1) || rec["user_agent"] != `tester "quoted"` {
+		t.Errorf("json: %v", rec)
+	}
+}
+
+func TestAccessLogValidation(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "site.hcl")
+	_ = os.WriteFile(path, []byte(`listener "web" {
+  address = "127.0.0.1:0"
+}
+site "s" {
+  route "/" {
+    access_log {
+      format = "fancy"
+      output = "/no/such/dir/x.log"
+    }
+    respond {}
+  }
+}
+`), 0o644)
+	out := pagitest.Validate(t, path)
+	for _, want := range []string{"site.hcl:7:16", `format must be common, combined or json, got "fancy"`, "site.hcl:8:16", "directory /no/such/dir does not exist"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("missing %q in:\n%s", want, out)
+		}
+	}
+}
