@@ -467,6 +467,12 @@ func TestBodyLimits(t *testing.T) {
 	if resp.StatusCode != 413 {
 		t.Errorf("chunked body over the limit: status %d, want 413", resp.StatusCode)
 	}
+	// A malformed chunk after the head was accepted: the app is already
+	// reading, and the client still gets a 400.
+	resp, _ = rawRequest(t, ts.Addr("web").String(), "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\nzz\r\n")
+	if resp.StatusCode != 400 {
+		t.Errorf("malformed chunk: status %d, want 400", resp.StatusCode)
+	}
 	select {
 	case r := <-called: // the engine caught it (the guard may catch it first)
 		if r != pagi.ReasonBodyTooLarge {

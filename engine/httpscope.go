@@ -55,6 +55,7 @@ type exchange struct {
 	// receive side
 	bodyDone      bool  // the final http.request event was delivered
 	bodyRemaining int64 // bytes left to read; -1: unknown (chunked)
+	rejected      int   // status the server owes for a bad body (413, 400), 0 if none
 
 	// send side
 	status       int
@@ -100,7 +101,7 @@ func putExchange(x *exchange) {
 	clear(x.headers)
 	x.headers = x.headers[:0]
 	x.params = x.params[:0]
-	x.status, x.startSeen, x.trailersDecl, x.appCL = 0, false, false, false
+	x.status, x.startSeen, x.trailersDecl, x.appCL, x.rejected = 0, false, false, false, 0
 	x.wroteHeader, x.bodyFinal, x.complete, x.deadlineSet = false, false, false, false
 	x.flow.Release()
 	exchangePool.Put(x)
@@ -175,10 +176,17 @@ func (x *exchange) receive(ctx context.Context) (pagi.Event, error) {
 	reason := pagi.ReasonClientClosed
 	var mbe *http.MaxBytesError
 	var ne net.Error
-	switch {
-	case errors.As(err, &mbe):
+	if status, _, bad := GuardRejection(x.r.Context()); bad {
+		// The request-head guard found a broken or oversized body.
+		x.rejected = status
+		reason = pagi.ReasonProtocolError
+		if status == http.StatusRequestEntityTooLarge {
+			reason = pagi.ReasonBodyTooLarge
+		}
+	} else if errors.As(err, &mbe) {
 		reason = pagi.ReasonBodyTooLarge
-	case errors.As(err, &ne) && ne.Timeout():
+		x.rejected = http.StatusRequestEntityTooLarge
+	} else if errors.As(err, &ne) && ne.Timeout() {
 		reason = pagi.ReasonClientTimeout
 	}
 	x.conn.Disconnect(reason)

@@ -159,8 +159,8 @@ func (x *exchange) finish(err error) (abort bool) {
 		clear(x.w.Header())
 		x.conn.MarkStarted()
 		switch {
-		case reason == pagi.ReasonBodyTooLarge:
-			rejectStatus(x.w, http.StatusRequestEntityTooLarge, "request body too large")
+		case x.rejected != 0:
+			rejectStatus(x.w, x.rejected, http.StatusText(x.rejected))
 		case reason != "":
 			// The client is gone; there is nobody to answer.
 		default:

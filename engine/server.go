@@ -136,11 +136,13 @@ func (s *Server) bind(lc *config.Listener, info *listenerInfo) (*serverListener,
 		Handler:           &listenerHandler{srv: s, name: lc.Name},
 		ReadHeaderTimeout: lim.ReadHeaderTimeout.D(),
 		IdleTimeout:       lim.IdleTimeout.D(),
-		MaxHeaderBytes:    int(lim.MaxHeaderBytes),
-		ConnContext:       connContext(info),
-		ConnState:         sl.limit.connState,
-		Protocols:         protos,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+		// The guard enforces the exact limits; net/http's own check must not
+		// fire first.
+		MaxHeaderBytes: int(lim.MaxHeaderBytes + lim.MaxRequestLine + 4096),
+		ConnContext:    connContext(info),
+		ConnState:      sl.limit.connState,
+		Protocols:      protos,
+		ErrorLog:       slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
 	if lc.TLS != nil {
 		cfg, err := s.tlsConfig(lc, sl, info)
