@@ -31,12 +31,12 @@ type connInfoKey struct{}
 
 // connContext is the http.Server ConnContext of every listener: it records
 // the connection's addresses and, for guarded connections, the guard.
-func connContext(ln *listenerInfo) func(ctx context.Context, c net.Conn) context.Context {
+func connContext(unix bool, addr string) func(ctx context.Context, c net.Conn) context.Context {
 	return func(ctx context.Context, c net.Conn) context.Context {
 		ci := &connInfo{}
-		if ln.unix {
+		if unix {
 			ci.unix = true
-			ci.server = pagi.Addr{Host: ln.addr, Port: -1}
+			ci.server = pagi.Addr{Host: addr, Port: -1}
 		} else {
 			ci.hasClient = splitAddr(c.RemoteAddr(), &ci.client)
 			splitAddr(c.LocalAddr(), &ci.server)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/pagihq/pagi"
 	"github.com/pagihq/pagi/config"
+	"github.com/pagihq/pagi/pubsub"
 )
 
 // Pipeline is a compiled config: per listener, a ServeMux whose routes hold
@@ -26,6 +27,8 @@ type Pipeline struct {
 	cleaners []config.Cleaner
 	state    *lifespanState
 	inflight atomic.Int64
+	broker   pubsub.Broker
+	life     *lifespan
 }
 
 // CompileOptions carry what compiling needs besides the config.

@@ -437,3 +437,8 @@ func TestGracefulShutdownFinishesInFlight(t *testing.T) {
 		t.Error("still accepting after shutdown")
 	}
 }
+
+// tls12Config is a client TLS config trusting one pool.
+type tls12Config struct{ pool *x509.CertPool }
+
+func (c tls12Config) cfg() *tls.Config { return &tls.Config{RootCAs: c.pool} }

@@ -22,8 +22,9 @@ type listenerInfo struct {
 	addr   string // host:port or socket path
 	tls    bool
 	limits config.Limits
-	// serverCert is the PEM of the certificate the listener presents.
-	serverCert atomicString
+	// serverCert is the PEM of the certificate the listener presents,
+	// shared with the listener's target (nil for cleartext).
+	serverCert *atomicString
 	shutting   *atomic.Bool // shared with the Server
 }
 

@@ -10,36 +10,35 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"reflect"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/pagihq/pagi/config"
+	"github.com/pagihq/pagi/pubsub"
 )
 
-// Server runs a compiled pipeline on its listeners with net/http.
+// Server runs a compiled pipeline on its listeners with net/http, and
+// swaps in new pipelines on Reload.
 //
-// Start binds and serves; Shutdown drains. The current Pipeline is read
-// from an atomic pointer once per request, so a reload can swap it while
-// requests run: each request finishes on the pipeline it started on.
+// The current Pipeline is read from an atomic pointer once per request, so
+// each request finishes on the pipeline it started on. Listening sockets
+// belong to acceptors keyed by address, so a reload keeps the sockets of
+// addresses that stay, binds new ones before anything changes, and closes
+// removed ones only after the swap.
+//
+// Start, Reload and Shutdown are serialised; Addr and Pipeline may be called
+// at any time.
 type Server struct {
 	log      *slog.Logger
 	pipeline atomic.Pointer[Pipeline]
 	shutting atomic.Bool
-	life     *lifespan
 
 	mu        sync.Mutex
-	listeners []*serverListener
-}
-
-// serverListener is one bound listener and the http.Server serving it.
-type serverListener struct {
-	cfg    *config.Listener
-	ln     net.Listener
-	limit  *limitListener
-	srv    *http.Server
-	cert   atomic.Pointer[tls.Certificate]
-	served chan error
+	acceptors map[string]*acceptor
+	retiring  sync.WaitGroup
+	gen       int
 }
 
 // New compiles cfg into a Server; nothing is bound until Start.
@@ -47,14 +46,39 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	s := &Server{log: log}
-	p, err := Compile(cfg, CompileOptions{Logger: log, shutting: &s.shutting})
+	s := &Server{log: log, acceptors: map[string]*acceptor{}, gen: 1}
+	p, err := s.compile(cfg, nil)
 	if err != nil {
 		return nil, err
 	}
 	s.pipeline.Store(p)
-	s.life = &lifespan{log: log, mode: cfg.Server.Lifespan, timeout: cfg.Server.LifespanStartupTimeout.D()}
 	return s, nil
+}
+
+// compile builds a pipeline for cfg, reusing the broker of prev when the
+// pubsub block did not change.
+func (s *Server) compile(cfg *config.Config, prev *Pipeline) (*Pipeline, error) {
+	var broker pubsub.Broker
+	ownBroker := false
+	if prev != nil && reflect.DeepEqual(prev.Config.PubSub, cfg.PubSub) {
+		broker = prev.broker
+	} else {
+		b, err := newBroker(cfg.PubSub, s.log)
+		if err != nil {
+			return nil, err
+		}
+		broker, ownBroker = b, true
+	}
+	p, err := Compile(cfg, CompileOptions{Logger: s.log, Services: map[string]any{"pubsub": broker}, shutting: &s.shutting})
+	if err != nil {
+		if ownBroker {
+			_ = broker.Close()
+		}
+		return nil, err
+	}
+	p.broker = broker
+	p.life = &lifespan{log: s.log, mode: cfg.Server.Lifespan, timeout: cfg.Server.LifespanStartupTimeout.D()}
+	return p, nil
 }
 
 // Pipeline returns the pipeline currently serving.
@@ -63,30 +87,23 @@ func (s *Server) Pipeline() *Pipeline { return s.pipeline.Load() }
 // Start runs lifespan startup, then binds every listener and serves them in
 // the background. A failed startup or bind leaves nothing bound.
 func (s *Server) Start(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	p := s.pipeline.Load()
-	state, err := s.life.startup(ctx, p.apps, 0)
+	state, err := p.life.startup(ctx, p.apps, 0)
 	if err != nil {
 		return err
 	}
 	p.state.m = state.m
-	var bound []*serverListener
-	for _, lc := range p.Config.Listeners {
-		sl, err := s.bind(lc, p.infos[lc.Name])
-		if err != nil {
-			for _, b := range bound {
-				_ = b.ln.Close()
-			}
-			return err
-		}
-		bound = append(bound, sl)
+	plan, err := s.plan(p)
+	if err != nil {
+		return err
 	}
-	s.mu.Lock()
-	s.listeners = bound
-	s.mu.Unlock()
-	for _, sl := range bound {
-		go func() { sl.served <- s.serve(sl) }()
-		s.log.Info("listening", "listener", sl.cfg.Name, "address", sl.ln.Addr().String(),
-			"tls", sl.cfg.TLS != nil, "http2", sl.cfg.HTTP2)
+	plan.commit(s)
+	for _, a := range s.acceptors {
+		t := a.target.Load()
+		s.log.Info("listening", "listener", t.name, "address", a.ln.Addr().String(),
+			"tls", t.tls != nil, "http2", t.srv.Protocols.HTTP2() || t.srv.Protocols.UnencryptedHTTP2())
 	}
 	return nil
 }
@@ -96,33 +113,158 @@ func (s *Server) Start(ctx context.Context) error {
 func (s *Server) Addr(name string) net.Addr {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, sl := range s.listeners {
-		if sl.cfg.Name == name {
-			return sl.ln.Addr()
+	for _, a := range s.acceptors {
+		if t := a.target.Load(); t != nil && t.name == name {
+			return a.ln.Addr()
 		}
 	}
 	return nil
 }
 
-// bind opens one listener: TCP or Unix socket, the connection cap, the
-// HTTP/1 request-head guard (cleartext), and the http.Server with its
-// limits, TLS and protocols.
-func (s *Server) bind(lc *config.Listener, info *listenerInfo) (*serverListener, error) {
-	raw, err := listen(lc)
-	if err != nil {
-		return nil, fmt.Errorf("listener %q: %w", lc.Name, err)
+// listenerKey identifies a socket across configs.
+func listenerKey(lc *config.Listener) string { return lc.Network + " " + lc.Addr }
+
+// bindPlan is what applying a pipeline's listeners takes: sockets to open,
+// targets to assign, sockets to close. Nothing is visible until commit; a
+// failed plan is undone with abort.
+type bindPlan struct {
+	p         *Pipeline
+	opened    map[string]*acceptor // new sockets by key
+	assign    map[*acceptor]*target
+	keep      map[string]bool // keys of the running sockets the new config uses
+	certSwaps []string        // listeners whose certificate changed
+}
+
+// plan prepares p's listeners against the running sockets.
+func (s *Server) plan(p *Pipeline) (*bindPlan, error) {
+	pl := &bindPlan{p: p, opened: map[string]*acceptor{}, assign: map[*acceptor]*target{}, keep: map[string]bool{}}
+	for _, lc := range p.Config.Listeners {
+		key := listenerKey(lc)
+		info := p.infos[lc.Name]
+		a := s.findAcceptor(lc)
+		if a == nil {
+			raw, err := listen(lc)
+			if err != nil {
+				pl.abort()
+				return nil, fmt.Errorf("listener %q: %w", lc.Name, err)
+			}
+			if lc.Network == "tcp" {
+				// Port 0 names no socket in particular: identify the
+				// socket by the address the kernel gave it.
+				key = "tcp " + raw.Addr().String()
+			}
+			a = newAcceptor(key, raw, s.log)
+			pl.opened[key] = a
+		}
+		pl.keep[a.key] = true
+		if cur := a.target.Load(); cur != nil && sameListener(cur.cfg, lc) {
+			changed, err := cur.reloadCert()
+			if err != nil {
+				pl.abort()
+				return nil, fmt.Errorf("listener %q: %w", lc.Name, err)
+			}
+			if changed {
+				pl.certSwaps = append(pl.certSwaps, lc.Name)
+			}
+			info.serverCert = cur.certPEM
+			continue
+		}
+		t, err := s.newTarget(a, lc, info)
+		if err != nil {
+			pl.abort()
+			return nil, fmt.Errorf("listener %q: %w", lc.Name, err)
+		}
+		pl.assign[a] = t
 	}
-	sl := &serverListener{cfg: lc, served: make(chan error, 1)}
+	return pl, nil
+}
+
+// findAcceptor returns the running socket for lc's address. Sockets are
+// known by the address they are bound to, so a config naming port 0 always
+// gets a new socket.
+func (s *Server) findAcceptor(lc *config.Listener) *acceptor {
+	if a := s.acceptors[listenerKey(lc)]; a != nil {
+		return a
+	}
+	if lc.Network != "tcp" {
+		return nil
+	}
+	// "localhost:8080" and "127.0.0.1:8080" name the same socket.
+	want, err := net.ResolveTCPAddr("tcp", lc.Addr)
+	if err != nil || want.Port == 0 {
+		return nil
+	}
+	for _, a := range s.acceptors {
+		got, ok := a.ln.Addr().(*net.TCPAddr)
+		if !ok || got.Port != want.Port {
+			continue
+		}
+		if got.IP.Equal(want.IP) || (got.IP.IsUnspecified() && (want.IP == nil || want.IP.IsUnspecified())) {
+			return a
+		}
+	}
+	return nil
+}
+
+// abort undoes a plan that will not be committed.
+func (pl *bindPlan) abort() {
+	for _, t := range pl.assign {
+		_ = t.srv.Close()
+	}
+	for _, a := range pl.opened {
+		_ = a.ln.Close()
+	}
+}
+
+// commit makes a plan live: new targets take over their sockets, new
+// sockets start accepting, sockets the config no longer names close. Old
+// targets drain in the background.
+func (pl *bindPlan) commit(s *Server) {
+	for a, t := range pl.assign {
+		if old := a.target.Swap(t); old != nil {
+			s.retireTarget(old, pl.p.Config.Server.GracefulTimeout.D())
+		}
+	}
+	for key, a := range pl.opened {
+		s.acceptors[key] = a
+		go a.run()
+	}
+	for key, a := range s.acceptors {
+		if !pl.keep[key] {
+			delete(s.acceptors, key)
+			a.close()
+			if t := a.target.Load(); t != nil {
+				s.retireTarget(t, pl.p.Config.Server.GracefulTimeout.D())
+			}
+		}
+	}
+}
+
+// sameListener reports whether a running target can serve lc unchanged
+// (its certificate files may still have new content).
+func sameListener(a, b *config.Listener) bool {
+	if a.Name != b.Name || a.HTTP2 != b.HTTP2 || a.Limits != b.Limits || a.Mode != b.Mode {
+		return false
+	}
+	if (a.TLS == nil) != (b.TLS == nil) {
+		return false
+	}
+	return a.TLS == nil || (a.TLS.Cert == b.TLS.Cert && a.TLS.Key == b.TLS.Key &&
+		a.TLS.MinVersion == b.TLS.MinVersion && a.TLS.ClientCA == b.TLS.ClientCA)
+}
+
+// newTarget builds and starts the http.Server that serves lc's connections
+// from acceptor a.
+func (s *Server) newTarget(a *acceptor, lc *config.Listener, info *listenerInfo) (*target, error) {
 	lim := lc.Limits
-	var ln net.Listener = raw
-	if lc.TLS == nil && os.Getenv("NOGUARD") == "" {
-		ln = GuardListener(ln, GuardOptions{
+	t := &target{name: lc.Name, cfg: lc, conns: newConnQueue(a.ln.Addr()), maxConns: int64(lim.MaxConnections),
+		served: make(chan error, 1), certPEM: &atomicString{}}
+	if lc.TLS == nil {
+		t.guard = newGuardConfig(GuardOptions{
 			MaxRequestLine: int(lim.MaxRequestLine), MaxHeaderBytes: int(lim.MaxHeaderBytes),
 			MaxHeaderCount: lim.MaxHeaderCount, MaxBodyBytes: int64(lim.MaxBodyBytes),
 		})
 	}
-	sl.limit = &limitListener{Listener: ln, max: int64(lim.MaxConnections)}
-	sl.ln = sl.limit
 	protos := new(http.Protocols)
 	protos.SetHTTP1(true)
 	if lc.HTTP2 {
@@ -132,43 +274,79 @@ func (s *Server) bind(lc *config.Listener, info *listenerInfo) (*serverListener,
 			protos.SetUnencryptedHTTP2(true)
 		}
 	}
-	sl.srv = &http.Server{
+	t.srv = &http.Server{
 		Handler:           &listenerHandler{srv: s, name: lc.Name},
 		ReadHeaderTimeout: lim.ReadHeaderTimeout.D(),
 		IdleTimeout:       lim.IdleTimeout.D(),
-		// The guard enforces the exact limits; net/http's own check must not
-		// fire first.
+		// The guard enforces the exact limits; net/http's own check must
+		// not fire first.
 		MaxHeaderBytes: int(lim.MaxHeaderBytes + lim.MaxRequestLine + 4096),
-		ConnContext:    connContext(info),
-		ConnState:      sl.limit.connState,
+		ConnContext:    connContext(lc.Network == "unix", lc.Addr),
+		ConnState:      a.connState,
 		Protocols:      protos,
 		ErrorLog:       slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
 	if lc.TLS != nil {
-		cfg, err := s.tlsConfig(lc, sl, info)
-		if err != nil {
-			_ = raw.Close()
-			return nil, fmt.Errorf("listener %q: %w", lc.Name, err)
+		if _, err := t.reloadCert(); err != nil {
+			return nil, err
 		}
-		sl.srv.TLSConfig = cfg
+		cfg, err := tlsConfig(lc, t)
+		if err != nil {
+			return nil, err
+		}
+		t.tls = cfg
+		t.srv.TLSConfig = cfg
 	}
-	return sl, nil
+	info.serverCert = t.certPEM
+	go func() {
+		var err error
+		if t.tls != nil {
+			err = t.srv.ServeTLS(t.conns, "", "")
+		} else {
+			err = t.srv.Serve(t.conns)
+		}
+		if errors.Is(err, http.ErrServerClosed) {
+			err = nil
+		}
+		t.served <- err
+	}()
+	return t, nil
 }
 
-func (s *Server) serve(sl *serverListener) error {
-	var err error
-	if sl.cfg.TLS != nil {
-		err = sl.srv.ServeTLS(sl.ln, "", "")
-	} else {
-		err = sl.srv.Serve(sl.ln)
+// reloadCert (re)reads a TLS target's certificate and key; it reports
+// whether they changed. New handshakes use the new pair; established
+// connections keep theirs.
+func (t *target) reloadCert() (changed bool, err error) {
+	if t.cfg.TLS == nil {
+		return false, nil
 	}
-	if errors.Is(err, http.ErrServerClosed) {
-		return nil
-	}
+	cert, err := tls.LoadX509KeyPair(t.cfg.TLS.Cert, t.cfg.TLS.Key)
 	if err != nil {
-		s.log.Error("listener stopped", "listener", sl.cfg.Name, "err", err)
+		return false, fmt.Errorf("tls certificate: %w", err)
 	}
-	return err
+	if old := t.cert.Load(); old != nil && reflect.DeepEqual(old.Certificate, cert.Certificate) {
+		return false, nil
+	}
+	changed = t.cert.Load() != nil
+	t.cert.Store(&cert)
+	t.certPEM.Store(serverCertPEM(&cert))
+	return changed, nil
+}
+
+// retireTarget shuts a target down in the background: it stops taking
+// connections, lets in-flight requests finish for up to grace, then closes
+// what is left.
+func (s *Server) retireTarget(t *target, grace time.Duration) {
+	s.retiring.Add(1)
+	go func() {
+		defer s.retiring.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), grace)
+		defer cancel()
+		if err := t.srv.Shutdown(ctx); err != nil {
+			_ = t.srv.Close()
+		}
+		<-t.served
+	}()
 }
 
 // secureCipherSuites are the TLS 1.2 suites offered: ECDHE with AEAD only,
@@ -182,18 +360,12 @@ var secureCipherSuites = []uint16{
 	tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
 }
 
-func (s *Server) tlsConfig(lc *config.Listener, sl *serverListener, info *listenerInfo) (*tls.Config, error) {
-	cert, err := tls.LoadX509KeyPair(lc.TLS.Cert, lc.TLS.Key)
-	if err != nil {
-		return nil, fmt.Errorf("tls certificate: %w", err)
-	}
-	sl.cert.Store(&cert)
-	info.serverCert.Store(serverCertPEM(&cert))
+func tlsConfig(lc *config.Listener, t *target) (*tls.Config, error) {
 	cfg := &tls.Config{
 		MinVersion:   max(lc.TLS.MinVersion, tls.VersionTLS12),
 		CipherSuites: secureCipherSuites,
 		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
-			return sl.cert.Load(), nil
+			return t.cert.Load(), nil
 		},
 	}
 	if lc.TLS.ClientCA != "" {
@@ -243,28 +415,38 @@ func listen(lc *config.Listener) (net.Listener, error) {
 // (then closes what is left), runs lifespan shutdown and releases the
 // pipeline's resources.
 func (s *Server) Shutdown(ctx context.Context) error {
-	s.shutting.Store(true)
 	s.mu.Lock()
-	lns := s.listeners
-	s.listeners = nil
-	s.mu.Unlock()
+	defer s.mu.Unlock()
+	s.shutting.Store(true)
+	var targets []*target
+	for key, a := range s.acceptors {
+		a.close()
+		if t := a.target.Load(); t != nil {
+			targets = append(targets, t)
+		}
+		delete(s.acceptors, key)
+	}
 	var wg sync.WaitGroup
-	errs := make([]error, len(lns))
-	for i, sl := range lns {
+	errs := make([]error, len(targets))
+	for i, t := range targets {
 		wg.Go(func() {
-			if err := sl.srv.Shutdown(ctx); err != nil {
-				_ = sl.srv.Close()
-				errs[i] = fmt.Errorf("listener %q: %w", sl.cfg.Name, err)
+			if err := t.srv.Shutdown(ctx); err != nil {
+				_ = t.srv.Close()
+				errs[i] = fmt.Errorf("listener %q: %w", t.name, err)
 			}
-			<-sl.served
+			<-t.served
 		})
 	}
 	wg.Wait()
+	s.retiring.Wait()
 	lifeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	s.life.shutdown(lifeCtx)
 	if p := s.pipeline.Load(); p != nil {
+		p.life.shutdown(lifeCtx)
 		errs = append(errs, p.Cleanup())
+		if p.broker != nil {
+			errs = append(errs, p.broker.Close())
+		}
 	}
 	return errors.Join(errs...)
 }
@@ -283,24 +465,40 @@ func (h *listenerHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p := h.srv.pipeline.Load()
+	for {
+		// Count the request on its pipeline, then make sure that pipeline is
+		// still current: a reload that swapped it in between retires it only
+		// after seeing this request's count.
+		p.inflight.Add(1)
+		if cur := h.srv.pipeline.Load(); cur != p {
+			p.inflight.Add(-1)
+			p = cur
+			continue
+		}
+		break
+	}
+	defer p.inflight.Add(-1)
 	mux := p.muxes[h.name]
 	if mux == nil {
 		rejectStatus(w, http.StatusMisdirectedRequest, "listener not configured")
 		return
 	}
-	p.inflight.Add(1)
-	defer p.inflight.Add(-1)
 	mux.ServeHTTP(w, r)
 }
 
 // atomicString is a string that may be read while another goroutine sets it.
 type atomicString struct{ v atomic.Pointer[string] }
 
+// Load returns the string ("" for a nil receiver or before any Store).
 func (a *atomicString) Load() string {
+	if a == nil {
+		return ""
+	}
 	if p := a.v.Load(); p != nil {
 		return *p
 	}
 	return ""
 }
 
+// Store sets the string.
 func (a *atomicString) Store(s string) { a.v.Store(&s) }

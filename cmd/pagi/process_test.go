@@ -64,7 +64,15 @@ func startProc(t *testing.T, bin, hcl string) *proc {
 	if err := os.WriteFile(path, []byte(hcl), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	return startProcFile(t, bin, path)
+}
+
+// startProcFile runs `BIN run --no-watch PATH` with extra environment
+// variables (NAME=value).
+func startProcFile(t *testing.T, bin, path string, env ...string) *proc {
+	t.Helper()
 	cmd := exec.Command(bin, "run", "--no-watch", path)
+	cmd.Env = append(os.Environ(), env...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
