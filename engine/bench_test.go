@@ -105,3 +105,85 @@ func BenchmarkRespondHello(b *testing.B) {
 	defer srv.Shutdown(context.Background())
 	driveKeepAlive(b, srv.Addr("web").String())
 }
+
+// driveParallel runs keep-alive requests over many connections at once
+// (b.RunParallel), so the figure is CPU per request rather than latency.
+func driveParallel(b *testing.B, addr string) {
+	b.ReportAllocs()
+	b.SetParallelism(16)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			b.Error(err)
+			return
+		}
+		defer c.Close()
+		br := bufio.NewReaderSize(c, 64<<10)
+		for pb.Next() {
+			if _, err := c.Write(benchRequest); err != nil {
+				b.Error(err)
+				return
+			}
+			length := -1
+			for {
+				line, err := br.ReadSlice('\n')
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				if len(line) <= 2 {
+					break
+				}
+				if len(line) > 15 && bytes.EqualFold(line[:15], []byte("content-length:")) {
+					length, _ = strconv.Atoi(string(bytes.TrimSpace(line[15:])))
+				}
+			}
+			if _, err := br.Discard(length); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
+
+// BenchmarkParallelRawHello and BenchmarkParallelRespondHello compare CPU
+// per request under concurrency.
+func BenchmarkParallelRawHello(b *testing.B) {
+	body := []byte("Hello, World!")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		_, _ = w.Write(body)
+	})}
+	go func() { _ = srv.Serve(ln) }()
+	defer srv.Close()
+	driveParallel(b, ln.Addr().String())
+}
+
+func BenchmarkParallelRespondHello(b *testing.B) {
+	headers := pagi.Headers{{Name: "content-type", Value: "text/plain"}}
+	start := &pagi.HTTPResponseStart{Status: 200, Headers: headers}
+	body := &pagi.HTTPResponseBody{Body: []byte("Hello, World!")}
+	app := func(ctx context.Context, s *pagi.Scope, _ pagi.Receive, send pagi.Send) error {
+		if s.Type != pagi.ScopeHTTP {
+			return pagi.ErrUnsupportedScope
+		}
+		if err := send(ctx, start); err != nil {
+			return err
+		}
+		return send(ctx, body)
+	}
+	srv, err := New(testConfig(app, "GET /{$}"), slog.New(slog.DiscardHandler))
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := srv.Start(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	defer srv.Shutdown(context.Background())
+	driveParallel(b, srv.Addr("web").String())
+}

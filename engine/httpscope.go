@@ -253,7 +253,7 @@ func (x *exchange) start(e *pagi.HTTPResponseStart) error {
 	}
 	h := x.w.Header()
 	for _, f := range e.Headers {
-		key := http.CanonicalHeaderKey(f.Name)
+		key := canonicalKey(f.Name)
 		switch key {
 		case "Transfer-Encoding":
 			continue // framing is the server's job
@@ -414,7 +414,7 @@ func (x *exchange) trailers(e *pagi.HTTPResponseTrailers) error {
 	}
 	h := x.w.Header()
 	for _, f := range e.Headers {
-		key := http.TrailerPrefix + http.CanonicalHeaderKey(f.Name)
+		key := http.TrailerPrefix + canonicalKey(f.Name)
 		h[key] = append(h[key], f.Value)
 	}
 	x.bodyFinal = true

@@ -132,3 +132,31 @@ func subprotocolsOf(r *http.Request) []string {
 	}
 	return out
 }
+
+// canonicalNames maps lower-case names of common response headers to
+// net/http's canonical form, so building a response does no case
+// conversion for them.
+var canonicalNames = func() map[string]string {
+	m := map[string]string{}
+	for _, n := range []string{
+		"Accept-Ranges", "Access-Control-Allow-Credentials", "Access-Control-Allow-Headers",
+		"Access-Control-Allow-Methods", "Access-Control-Allow-Origin", "Access-Control-Expose-Headers",
+		"Access-Control-Max-Age", "Age", "Allow", "Cache-Control", "Connection", "Content-Disposition",
+		"Content-Encoding", "Content-Language", "Content-Length", "Content-Location", "Content-Range",
+		"Content-Security-Policy", "Content-Type", "Date", "Etag", "Expires", "Last-Modified", "Link",
+		"Location", "Referrer-Policy", "Retry-After", "Server", "Set-Cookie", "Strict-Transport-Security",
+		"Trailer", "Transfer-Encoding", "Vary", "Www-Authenticate", "X-Content-Type-Options",
+		"X-Frame-Options", "X-Request-Id",
+	} {
+		m[strings.ToLower(n)] = n
+	}
+	return m
+}()
+
+// canonicalKey returns the net/http header map key for a PAGI header name.
+func canonicalKey(name string) string {
+	if c, ok := canonicalNames[name]; ok {
+		return c
+	}
+	return http.CanonicalHeaderKey(name)
+}

@@ -315,7 +315,7 @@ func appendSSEComment(b []byte, comment string) []byte {
 // map, leaving framing headers to the server.
 func setHeaders(h http.Header, hs pagi.Headers) {
 	for _, f := range hs {
-		key := http.CanonicalHeaderKey(f.Name)
+		key := canonicalKey(f.Name)
 		if key == "Transfer-Encoding" {
 			continue
 		}

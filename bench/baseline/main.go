@@ -1,19 +1,32 @@
 // Command baseline is the raw net/http server pagi is measured against: the
-// same jobs as the benchmark config (a hello-world response and static
-// files), written directly against the standard library, with nothing of
-// pagi's. bench/run.sh starts it beside pagi and loads both in one run.
+// same jobs as the benchmark configs (a hello-world response, static files
+// and a WebSocket echo), written directly against the standard library and
+// gorilla/websocket, with nothing of pagi's. bench/run.sh and bench/live.sh
+// start it beside pagi and load both in one run.
+//
+// The WebSocket echo (-ws, off unless given) is a plain gorilla/websocket
+// loop like gorilla's autobahn example server: read a message, close with
+// 1007 when a text message is not valid UTF-8, write it back. Like pagi's
+// `websocket { echo = true }` it accepts any origin, does not negotiate
+// compression and limits messages to 1 MiB. An empty address turns any of
+// the servers off.
 package main
 
 import (
 	"flag"
 	"log"
 	"net/http"
+	"time"
+	"unicode/utf8"
+
+	"github.com/gorilla/websocket"
 )
 
 func main() {
 	hello := flag.String("hello", "127.0.0.1:18180", "address of the hello-world server")
 	static := flag.String("static", "127.0.0.1:18181", "address of the http.FileServer server")
 	root := flag.String("root", ".", "directory served by http.FileServer")
+	ws := flag.String("ws", "", "address of the WebSocket echo server (off when empty)")
 	flag.Parse()
 	body := []byte("Hello, World!")
 	mux := http.NewServeMux()
@@ -21,6 +34,46 @@ func main() {
 		w.Header().Set("Content-Type", "text/plain")
 		_, _ = w.Write(body)
 	})
-	go func() { log.Fatal(http.ListenAndServe(*static, http.FileServer(http.Dir(*root)))) }()
-	log.Fatal(http.ListenAndServe(*hello, mux))
+	servers := []struct {
+		addr string
+		h    http.Handler
+	}{{*hello, mux}, {*static, http.FileServer(http.Dir(*root))}, {*ws, http.HandlerFunc(echo)}}
+	errc := make(chan error)
+	running := 0
+	for _, s := range servers {
+		if s.addr != "" {
+			running++
+			go func() { errc <- http.ListenAndServe(s.addr, s.h) }()
+		}
+	}
+	if running == 0 {
+		log.Fatal("no server to run")
+	}
+	log.Fatal(<-errc)
+}
+
+var upgrader = websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return true }}
+
+// echo sends every message of a WebSocket session back to its sender.
+func echo(w http.ResponseWriter, r *http.Request) {
+	conn, err := upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		return // the upgrader has answered the client
+	}
+	defer conn.Close()
+	conn.SetReadLimit(1 << 20)
+	for {
+		typ, data, err := conn.ReadMessage()
+		if err != nil {
+			return
+		}
+		if typ == websocket.TextMessage && !utf8.Valid(data) {
+			_ = conn.WriteControl(websocket.CloseMessage,
+				websocket.FormatCloseMessage(websocket.CloseInvalidFramePayloadData, ""), time.Now().Add(time.Second))
+			return
+		}
+		if err := conn.WriteMessage(typ, data); err != nil {
+			return
+		}
+	}
 }

@@ -1,0 +1,65 @@
+package engine
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"testing"
+
+	"github.com/pagihq/pagi"
+)
+
+// nopWriter is a ResponseWriter that keeps nothing, so a benchmark measures
+// only the handler path.
+type nopWriter struct{ h http.Header }
+
+func (w *nopWriter) Header() http.Header         { return w.h }
+func (w *nopWriter) Write(b []byte) (int, error) { return len(b), nil }
+func (w *nopWriter) WriteHeader(int)             {}
+func (w *nopWriter) Flush()                      {}
+
+// BenchmarkHandlerPathRaw and BenchmarkHandlerPathPagi time the in-process
+// handler path without sockets: net/http's parsing and writing are not in
+// either figure, so the difference is pagi's per-request work (pipeline
+// lookup, mux, scope, events).
+func BenchmarkHandlerPathRaw(b *testing.B) {
+	body := []byte("Hello, World!")
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		_, _ = w.Write(body)
+	})
+	benchHandler(b, mux)
+}
+
+func BenchmarkHandlerPathPagi(b *testing.B) {
+	headers := pagi.Headers{{Name: "content-type", Value: "text/plain"}}
+	start := &pagi.HTTPResponseStart{Status: 200, Headers: headers}
+	body := &pagi.HTTPResponseBody{Body: []byte("Hello, World!")}
+	app := func(ctx context.Context, s *pagi.Scope, _ pagi.Receive, send pagi.Send) error {
+		if err := send(ctx, start); err != nil {
+			return err
+		}
+		return send(ctx, body)
+	}
+	srv, err := New(testConfig(app, "GET /{$}"), slog.New(slog.DiscardHandler))
+	if err != nil {
+		b.Fatal(err)
+	}
+	benchHandler(b, &listenerHandler{srv: srv, name: "web"})
+}
+
+func benchHandler(b *testing.B, h http.Handler) {
+	r, _ := http.NewRequest("GET", "http://127.0.0.1/", nil)
+	r.RequestURI = "/"
+	r.Header.Set("User-Agent", "bench")
+	r.Header.Set("Accept", "*/*")
+	r.RemoteAddr = "127.0.0.1:5555"
+	w := &nopWriter{h: http.Header{}}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		clear(w.h)
+		h.ServeHTTP(w, r)
+	}
+}
