@@ -10,12 +10,14 @@ import (
 	"github.com/hashicorp/hcl/v2"
 )
 
-// brokenCase is a config with one error we expect at pos (line:col of
-// site.hcl), its message containing want.
+// brokenCase is a config with one error we expect at pos (line:col) of
+// file (site.hcl, the main file, when empty), its message containing want.
+// In want, $DIR/ stands for the test directory.
 type brokenCase struct {
 	name  string
 	src   string
 	setup func(t *testing.T, dir string)
+	file  string
 	pos   string
 	want  string
 }
@@ -495,6 +497,135 @@ site "app" {
   }
 }
 `, pos: "5:20", want: `300 is out of range`},
+
+	// include
+	{name: "include inside a site", src: `listener "web" {
+  address = "127.0.0.1:0"
+}
+site "app" {
+  include "routes.hcl"
+  route "/" {
+    respond {}
+  }
+}
+`, pos: "5:3", want: `include is allowed only at the top level of a file`},
+	{name: "include block inside a route", src: `listener "web" {
+  address = "127.0.0.1:0"
+}
+site "app" {
+  route "/" {
+    include "more.hcl" {}
+    respond {}
+  }
+}
+`, pos: "6:5", want: `include is allowed only at the top level of a file`},
+	{name: "include with **", src: "include \"sites/**/*.hcl\"\n",
+		pos: "1:9", want: `include "sites/**/*.hcl": ** is not supported`},
+	{name: "include of a missing file", src: "include \"common/limits.hcl\"\n",
+		pos: "1:9", want: `include "common/limits.hcl": cannot read $DIR/common/limits.hcl: no such file or directory`},
+	{name: "include of a directory", setup: withFiles("common/x.hcl", ""), src: "include \"common\"\n",
+		pos: "1:9", want: `not a regular file`},
+	{name: "include with a bad pattern", src: "include \"sites/[a-.hcl\"\n",
+		pos: "1:9", want: `invalid include pattern "sites/[a-.hcl": syntax error in pattern`},
+	{name: "include without a path", src: "include\n",
+		pos: "1:1", want: `an include needs a path`},
+	{name: "include with an empty path", src: "include \"\"\n",
+		pos: "1:9", want: `the path of an include must not be empty`},
+	{name: "include with an interpolation", src: "include \"${env(\"HOME\")}/x.hcl\"\n",
+		pos: "1:9", want: `the path of an include must be a plain string`},
+	{name: "include block with a body", src: "include \"x.hcl\" {\n  path = \"y\"\n}\n",
+		pos: "1:17", want: `an include takes no body`},
+	{name: "include of itself", setup: withFiles("site.hcl", "include \"*.hcl\"\n"), src: "include \"*.hcl\"\n",
+		pos: "1:1", want: `include cycle: $DIR/site.hcl → $DIR/site.hcl; the pattern "*.hcl" matches the file it is written in`},
+	{name: "include cycle of 2", setup: withFiles("a.hcl", "# a\ninclude \"site.hcl\"\n"), src: "include \"a.hcl\"\n",
+		file: "a.hcl", pos: "2:1", want: `include cycle: $DIR/site.hcl → $DIR/a.hcl → $DIR/site.hcl`},
+	{name: "include cycle of 3", setup: withFiles(
+		"sites/a.hcl", "include \"b.hcl\"\n",
+		"sites/b.hcl", "include \"../site.hcl\" # back\n",
+	), src: "include \"sites/a.hcl\"\n",
+		file: "sites/b.hcl", pos: "1:1", want: `include cycle: $DIR/site.hcl → $DIR/sites/a.hcl → $DIR/sites/b.hcl → $DIR/site.hcl`},
+	{name: "include cycle below the main file", setup: withFiles(
+		"a.hcl", "include \"b.hcl\"\n",
+		"b.hcl", "include \"a.hcl\"\n",
+	), src: "include \"a.hcl\"\n",
+		file: "b.hcl", pos: "1:1", want: `include cycle: $DIR/a.hcl → $DIR/b.hcl → $DIR/a.hcl; a file must not include itself, directly or through other files
+included from $DIR/a.hcl:1:1
+included from $DIR/site.hcl:1:1`},
+	{name: "duplicate site across files", setup: withFiles("sites/b.hcl", `site "a" {
+  route "/b" {
+    respond {}
+  }
+}
+`), src: `listener "web" {
+  address = "127.0.0.1:0"
+}
+site "a" {
+  route "/a" {
+    respond {}
+  }
+}
+include "sites/*.hcl"
+`, file: "sites/b.hcl", pos: "1:6", want: `duplicate site "a"; site "a" is first defined at $DIR/site.hcl:4:1`},
+	{name: "duplicate listener across files", setup: withFiles("listeners.hcl", "listener \"web\" {\n  address = \"127.0.0.1:0\"\n}\n"),
+		src: "include \"listeners.hcl\"\nlistener \"web\" {\n  address = \"127.0.0.1:0\"\n}\n",
+		pos: "2:10", want: `duplicate listener "web"; listener "web" is first defined at $DIR/listeners.hcl:1:1`},
+	{name: "second server block in an included file", setup: withFiles("more.hcl", "server {\n  workers = 2\n}\n"),
+		src:  "server {}\ninclude \"more.hcl\"\n",
+		file: "more.hcl", pos: "1:1", want: `duplicate server block; a config, included files and all, has at most one server block; the first is at $DIR/site.hcl:1:1`},
+	{name: "second pubsub block in an included file", setup: withFiles("more.hcl", "pubsub {}\n"),
+		src:  "pubsub {}\ninclude \"more.hcl\"\n",
+		file: "more.hcl", pos: "1:1", want: `duplicate pubsub block`},
+	{name: "error in an included file", setup: withFiles(
+		"sites/a.hcl", "# limits\ninclude \"../common/limits.hcl\"\n",
+		"common/limits.hcl", "server {\n  workers = -1\n}\n",
+	), src: "include \"sites/*.hcl\"\n",
+		file: "common/limits.hcl", pos: "2:13", want: `workers must not be negative; got -1
+included from $DIR/sites/a.hcl:2:1
+included from $DIR/site.hcl:1:1`},
+	{name: "syntax error in an included file", setup: withFiles("a.hcl", "listener \"web\" {\n  address = \n}\n"),
+		src:  "include \"a.hcl\"\n",
+		file: "a.hcl", pos: "2:13", want: `Invalid expression`},
+	{name: "include nested too deeply", setup: includeChain(maxIncludeDepth + 5), src: "include \"f1.hcl\"\n",
+		file: fmt.Sprintf("f%d.hcl", maxIncludeDepth), pos: "1:1", want: `includes nest too deeply: at most 32 levels`},
+	{name: "too many included files", setup: manyFiles(maxIncludedFiles + 1), src: "include \"many/*.hcl\"\n",
+		pos: "1:1", want: `too many included files: at most 1000`},
+}
+
+// withFiles returns a setup that writes files, given as pairs of a path
+// (slash-separated, relative to the test directory) and a content.
+func withFiles(pairs ...string) func(t *testing.T, dir string) {
+	return func(t *testing.T, dir string) {
+		for i := 0; i+1 < len(pairs); i += 2 {
+			p := filepath.Join(dir, filepath.FromSlash(pairs[i]))
+			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(p, []byte(pairs[i+1]), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}
+
+// includeChain returns a setup that writes f1.hcl to fN.hcl, each
+// including the next.
+func includeChain(n int) func(t *testing.T, dir string) {
+	return func(t *testing.T, dir string) {
+		for i := 1; i <= n; i++ {
+			writeFile(t, dir, fmt.Sprintf("f%d.hcl", i), fmt.Sprintf("include \"f%d.hcl\"\n", i+1))
+		}
+	}
+}
+
+// manyFiles returns a setup that writes n empty files many/NNNN.hcl.
+func manyFiles(n int) func(t *testing.T, dir string) {
+	return func(t *testing.T, dir string) {
+		var pairs []string
+		for i := range n {
+			pairs = append(pairs, fmt.Sprintf("many/%04d.hcl", i), "")
+		}
+		withFiles(pairs...)(t, dir)
+	}
 }
 
 func TestBrokenConfigs(t *testing.T) {
@@ -508,6 +639,11 @@ func TestBrokenConfigs(t *testing.T) {
 				tc.setup(t, dir)
 			}
 			r := parseIn(dir, tc.src)
+			file := filepath.FromSlash(tc.file)
+			if file == "" {
+				file = "site.hcl"
+			}
+			want := strings.ReplaceAll(tc.want, "$DIR/", dir+string(filepath.Separator))
 			if r.Config != nil {
 				t.Fatalf("config should be invalid; diagnostics:\n%s", diagText(r))
 			}
@@ -516,11 +652,12 @@ func TestBrokenConfigs(t *testing.T) {
 					continue
 				}
 				pos := fmt.Sprintf("%d:%d", d.Subject.Start.Line, d.Subject.Start.Column)
-				if filepath.Base(d.Subject.Filename) == "site.hcl" && pos == tc.pos && strings.Contains(summaryAndDetail(d), tc.want) {
+				rel, _ := filepath.Rel(dir, d.Subject.Filename)
+				if rel == file && pos == tc.pos && strings.Contains(summaryAndDetail(d), want) {
 					return
 				}
 			}
-			t.Errorf("want an error at site.hcl:%s containing %q; got:\n%s", tc.pos, tc.want, diagText(r))
+			t.Errorf("want an error at %s:%s containing %q; got:\n%s", file, tc.pos, want, diagText(r))
 		})
 	}
 }

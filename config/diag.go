@@ -39,18 +39,24 @@ func warningAt(rng hcl.Range, summary, detail string) *hcl.Diagnostic {
 	return &hcl.Diagnostic{Severity: hcl.DiagWarning, Summary: summary, Detail: detail, Subject: rng.Ptr()}
 }
 
-// sortDiags orders diags by file (first the file named first, then by
+// sortDiags orders diags by file (in the order of files, then any other by
 // name), then by position; diagnostics without a subject come first. The
 // sort is stable, so diagnostics at one spot keep their order.
-func sortDiags(diags hcl.Diagnostics, first string) {
+func sortDiags(diags hcl.Diagnostics, files []string) {
+	index := make(map[string]int, len(files))
+	for i, f := range files {
+		if _, ok := index[f]; !ok {
+			index[f] = i + 1
+		}
+	}
 	key := func(d *hcl.Diagnostic) (int, string, int) {
 		if d.Subject == nil {
 			return 0, "", 0
 		}
-		if d.Subject.Filename == first {
-			return 1, "", d.Subject.Start.Byte
+		if i, ok := index[d.Subject.Filename]; ok {
+			return i, "", d.Subject.Start.Byte
 		}
-		return 2, d.Subject.Filename, d.Subject.Start.Byte
+		return len(files) + 1, d.Subject.Filename, d.Subject.Start.Byte
 	}
 	sort.SliceStable(diags, func(i, j int) bool {
 		ai, af, ab := key(diags[i])

@@ -15,7 +15,7 @@ import (
 // FunctionNames returns the names of the functions a config may call,
 // sorted.
 func FunctionNames() []string {
-	ctx := (&loader{}).evalContext()
+	ctx := (&loader{}).evalContext("")
 	out := make([]string, 0, len(ctx.Functions))
 	for name := range ctx.Functions {
 		out = append(out, name)
@@ -24,14 +24,15 @@ func FunctionNames() []string {
 	return out
 }
 
-// evalContext returns the context expressions of l's config are evaluated
-// in: no variables, and the functions of FunctionNames. file() reads through
-// l, which records every file read.
-func (l *loader) evalContext() *hcl.EvalContext {
+// evalContext returns the context the expressions of a config file in dir
+// are evaluated in: no variables, and the functions of FunctionNames.
+// file() resolves relative paths against dir and reads through l, which
+// records every file read.
+func (l *loader) evalContext(dir string) *hcl.EvalContext {
 	return &hcl.EvalContext{
 		Functions: map[string]function.Function{
 			"env":        envFunc,
-			"file":       l.fileFunc(),
+			"file":       l.fileFunc(dir),
 			"lower":      stdlib.LowerFunc,
 			"upper":      stdlib.UpperFunc,
 			"trimspace":  stdlib.TrimSpaceFunc,
@@ -72,14 +73,14 @@ var envFunc = function.New(&function.Spec{
 })
 
 // fileFunc returns file(path): the content of a text file, path relative to
-// the config's directory.
-func (l *loader) fileFunc() function.Function {
+// dir, the directory of the config file the call is written in.
+func (l *loader) fileFunc(dir string) function.Function {
 	return function.New(&function.Spec{
-		Description: "Returns the content of a file, relative to the config file's directory.",
+		Description: "Returns the content of a file, relative to the directory of the config file the call is in.",
 		Params:      []function.Parameter{{Name: "path", Type: cty.String}},
 		Type:        function.StaticReturnType(cty.String),
 		Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
-			path := l.resolve(args[0].AsString())
+			path := resolveIn(dir, args[0].AsString())
 			data, err := l.readFile(path)
 			if err != nil {
 				return cty.NilVal, function.NewArgError(0, err)

@@ -460,3 +460,174 @@ func (p *ctxProbe) Validate(ctx *ValidateContext) hcl.Diagnostics {
 	lastValidateContext = ctx
 	return nil
 }
+
+func TestInclude(t *testing.T) {
+	dir := t.TempDir()
+	withFiles(
+		"common/listeners.hcl", `listener "web" {
+  address = "127.0.0.1:0"
+  tls {
+    cert = "cert.pem"
+    key  = "key.pem"
+  }
+}
+`,
+		"common/chains.hcl", "middleware \"shared\" {\n  request_id {}\n}\n",
+		"sites/a.hcl", `site "a" {
+  hosts      = ["a.example"]
+  middleware = ["shared"]
+  route "GET /static/" {
+    static { root = "public" }
+  }
+  route "GET /{$}" {
+    respond { body = file("body.txt") }
+  }
+}
+`,
+		"sites/b.hcl", `include "../common/chains.hcl" // a nested include
+site "b" {
+  hosts = ["b.example"]
+  route "/" {
+    respond {}
+  }
+}
+`,
+		"sites/body.txt", "from a",
+		"sites/public/index.html", "<p>a</p>",
+		// A directory a pattern matches is not a file to include.
+		"sites/dir.hcl/x", "",
+	)(t, dir)
+	tlsFiles(t, filepath.Join(dir, "common"))
+	src := `server {
+  workers = 1
+}
+include "common/listeners.hcl"
+include "sites/*.hcl" # every site
+`
+	r := parseIn(dir, src)
+	if r.Config == nil || len(r.Diags) != 0 {
+		t.Fatalf("want no diagnostics, got:\n%s", diagText(r))
+	}
+	c := r.Config
+	in := func(name string) string { return filepath.Join(dir, filepath.FromSlash(name)) }
+	wantFiles := []string{in("site.hcl"), in("common/listeners.hcl"), in("sites/a.hcl"), in("sites/b.hcl"), in("common/chains.hcl"),
+		in("common/cert.pem"), in("common/key.pem"), in("sites/body.txt")}
+	if !slices.Equal(c.Files, wantFiles) {
+		t.Errorf("files:\n got %v\nwant %v", c.Files, wantFiles)
+	}
+	for _, f := range wantFiles[:5] {
+		if r.Files[f] == nil {
+			t.Errorf("Result.Files lacks %s", f)
+		}
+	}
+	if c.Server.Workers != 1 || len(c.Listeners) != 1 || len(c.Chains) != 1 || len(c.Sites) != 2 || c.Sites[0].Name != "a" || c.Sites[1].Name != "b" {
+		t.Fatalf("config = %+v", c)
+	}
+	if tl := c.Listeners[0].TLS; tl.Cert != in("common/cert.pem") || tl.Key != in("common/key.pem") {
+		t.Errorf("tls = %+v", tl)
+	}
+	a := c.Sites[0]
+	if st := a.Routes[0].Handler; st.Dir != in("sites") || st.Module.(*testRoot).Root != "public" {
+		t.Errorf("static = %+v", st)
+	}
+	if body := a.Routes[1].Handler.Module.(*testRespond).Body; body != "from a" {
+		t.Errorf("file() in an included file read %q", body)
+	}
+	if len(a.Middleware) != 1 || a.Middleware[0].Chain != "shared" || a.Middleware[0].Dir != in("common") {
+		t.Errorf("site middleware = %+v", a.Middleware)
+	}
+	if c.Sites[1].DefRange.Filename != in("sites/b.hcl") || c.Sites[1].DefRange.Start.Line != 2 {
+		t.Errorf("site b at %s", posString(c.Sites[1].DefRange))
+	}
+
+	// The hash covers included files, and nothing else changes it.
+	if again := mustParse(t, dir, src); again.Hash != c.Hash {
+		t.Error("hash is not stable")
+	}
+	writeFile(t, filepath.Join(dir, "sites"), "b.hcl", "# changed\n"+`include "../common/chains.hcl"
+site "b" {
+  hosts = ["b.example"]
+  route "/" {
+    respond {}
+  }
+}
+`)
+	if changed := mustParse(t, dir, src); changed.Hash == c.Hash || !slices.Equal(changed.Files, c.Files) {
+		t.Errorf("hash %s after a change to an included file (was %s); files %v", changed.Hash, c.Hash, changed.Files)
+	}
+}
+
+func TestIncludeForms(t *testing.T) {
+	dir := t.TempDir()
+	withFiles(
+		"a.hcl", "listener \"web\" {\n  address = \"127.0.0.1:0\"\n}\n",
+		"b.hcl", "site \"app\" {\n  route \"/\" {\n    respond {}\n  }\n}\n",
+		"c d.hcl", "",
+	)(t, dir)
+	// A block with empty braces, a statement after a comment line and
+	// before a comment, an absolute path, a path with a space, escapes.
+	c := mustParse(t, dir, `include "a.hcl" {}
+# the site
+include "`+filepath.ToSlash(filepath.Join(dir, "b.hcl"))+`" /* absolute */
+include "c\u0020d.hcl"
+`)
+	if len(c.Listeners) != 1 || len(c.Sites) != 1 || len(c.Files) != 4 {
+		t.Errorf("config = %+v", c)
+	}
+	// pagi fmt keeps include statements, and their syntax checks.
+	src := []byte("include   \"a.hcl\"\n\nserver {\n  workers = 1\n}\n")
+	if got := string(Format(src)); got != "include \"a.hcl\"\n\nserver {\n  workers = 1\n}\n" {
+		t.Errorf("Format = %q", got)
+	}
+	if f, diags := ParseSyntax(src, "x.hcl"); diags.HasErrors() || string(f.Bytes) != string(src) {
+		t.Errorf("ParseSyntax: %v", diags)
+	}
+}
+
+func TestIncludeWarnings(t *testing.T) {
+	dir := t.TempDir()
+	withFiles(
+		"parts/a.hcl", "include \"../common.hcl\"\n",
+		"parts/b.hcl", "# b\ninclude \"../parts/../common.hcl\"\n",
+		"common.hcl", "listener \"web\" {\n  address = \"127.0.0.1:0\"\n}\n",
+	)(t, dir)
+	r := parseIn(dir, "include \"conf.d/*.hcl\"\ninclude \"parts/*.hcl\"\n")
+	if r.Config == nil {
+		t.Fatalf("warnings must not invalidate:\n%s", diagText(r))
+	}
+	text := strings.ReplaceAll(diagText(r), dir+string(filepath.Separator), "")
+	want := []string{
+		`site.hcl:1:9: warning: include "conf.d/*.hcl" matches no file; no file matches conf.d` + string(filepath.Separator) + "*.hcl\n",
+		`parts/b.hcl:2:1: warning: common.hcl is already included` + "\n",
+		"      it was included at parts/a.hcl:1:1 and is loaded only once\n      included from site.hcl:2:1\n",
+	}
+	for _, w := range want {
+		if !strings.Contains(text, w) {
+			t.Errorf("missing %q in:\n%s", w, text)
+		}
+	}
+	if len(r.Diags) != 2 || len(r.Config.Files) != 4 || len(r.Config.Listeners) != 1 {
+		t.Errorf("%d diagnostics, files %v:\n%s", len(r.Diags), r.Config.Files, text)
+	}
+}
+
+func TestIncludeNamesAsGiven(t *testing.T) {
+	dir := t.TempDir()
+	withFiles(
+		"site.hcl", "include \"sites/*.hcl\"\n",
+		"sites/a.hcl", "server {\n  workers = \"x\"\n}\n",
+	)(t, dir)
+	t.Chdir(dir)
+	r := Load("site.hcl")
+	want := `sites/a.hcl:2:13: error: wrong type for "workers": expected a whole number, got a string; included from site.hcl:1:1
+    2 |   workers = "x"
+      |             ^^^
+`
+	if got := diagText(r); got != want {
+		t.Errorf("got:\n%s\nwant:\n%s", got, want)
+	}
+	var b strings.Builder
+	if err := r.WriteJSON(&b); err != nil || !strings.Contains(b.String(), `"detail": "included from site.hcl:1:1"`) {
+		t.Errorf("json: %v\n%s", err, b.String())
+	}
+}

@@ -39,6 +39,7 @@ const addressHint = "write host:port, [v6]:port or unix:/path/to/socket"
 
 // listener decodes and checks one listener block.
 func (l *loader) listener(b *hclsyntax.Block) {
+	l.enter(b)
 	name := b.Labels[0]
 	if first, dup := l.listeners[name]; dup {
 		l.duplicate(b, first.DefRange)

@@ -27,11 +27,14 @@ type Result struct {
 // not make a config invalid).
 func (r *Result) HasErrors() bool { return r.Diags.HasErrors() }
 
-// Load reads the config file at path, parses and validates it. Relative paths
-// in the config resolve against the file's directory. Load never panics and
-// never binds a port or creates a file; it reads the config, the files it
-// names (file(), TLS certificates and keys) and checks that directories
-// exist. Diagnostics name the file as path is written.
+// Load reads the config file at path and the files it includes, parses and
+// validates them. Relative paths in a file resolve against that file's
+// directory. Load never panics and never binds a port or creates a file; it
+// reads the config, its includes, the files it names (file(), TLS
+// certificates and keys) and checks that directories exist. Diagnostics
+// name the main file as path is written, and an included file by joining
+// the directory of the file that includes it, so named, with the path
+// written in the include.
 func Load(path string) *Result {
 	src, err := readRegularFile(path)
 	if err != nil {
@@ -43,9 +46,10 @@ func Load(path string) *Result {
 	return Parse(path, src)
 }
 
-// Parse is Load with the file's content given: src is parsed as the file
-// named filename, and relative paths resolve against filepath.Dir(filename).
-// Parse never panics, whatever src holds.
+// Parse is Load with the main file's content given: src is parsed as the
+// file named filename, and relative paths (includes among them) resolve
+// against filepath.Dir(filename). Included files are read from disk. Parse
+// never panics, whatever src holds.
 func Parse(filename string, src []byte) (res *Result) {
 	res = &Result{Files: map[string]*hcl.File{}}
 	defer func() {
@@ -55,20 +59,13 @@ func Parse(filename string, src []byte) (res *Result) {
 		}
 	}()
 	l := newLoader(filename, src)
-	file, diags := hclsyntax.ParseConfig(src, filename, hcl.InitialPos)
-	if file != nil {
-		res.Files[filename] = file
-	}
-	l.diags = append(l.diags, diags...)
-	if !diags.HasErrors() && file != nil {
-		if body, ok := file.Body.(*hclsyntax.Body); ok {
-			l.load(body)
-		}
-	}
+	res.Files = l.hclFiles
+	l.load(src)
 	polishDiags(l.diags)
-	sortDiags(l.diags, filename)
+	l.noteIncludes(l.diags)
+	sortDiags(l.diags, l.fileOrder())
 	res.Diags = l.diags
-	if !res.Diags.HasErrors() && file != nil {
+	if !res.Diags.HasErrors() && l.hclFiles[filename] != nil {
 		l.finish()
 		res.Config = l.cfg
 	}
@@ -77,12 +74,26 @@ func Parse(filename string, src []byte) (res *Result) {
 
 // loader holds the state of one Parse.
 type loader struct {
-	filename string // as given to Parse, for diagnostics
-	path     string // absolute path of the main file
-	dir      string // absolute directory relative paths resolve against
-	ctx      *hcl.EvalContext
-	diags    hcl.Diagnostics
-	cfg      *Config
+	main *srcFile // the main file
+	// dir and ctx are those of the file whose block is being checked (see
+	// enter): relative paths resolve against dir.
+	dir   string
+	ctx   *hcl.EvalContext
+	diags hcl.Diagnostics
+	cfg   *Config
+
+	// srcs are the config files in load order, the main file first;
+	// byName holds them by name as in diagnostics, byKey by fileKey.
+	srcs   []*srcFile
+	byName map[string]*srcFile
+	byKey  map[string]*srcFile
+	// hclFiles are the parsed config files by name, for Result.Files.
+	hclFiles map[string]*hcl.File
+	// included counts the included files; incomplete is set when a file
+	// could not be read or parsed, so that some of the config is missing;
+	// tooDeep and tooMany when a limit was reported.
+	included                     int
+	incomplete, tooDeep, tooMany bool
 
 	// files lists the absolute paths read, in order; contents holds what
 	// was read of each.
@@ -105,10 +116,10 @@ func newLoader(filename string, src []byte) *loader {
 		abs = filepath.Clean(filename)
 	}
 	l := &loader{
-		filename:  filename,
-		path:      abs,
-		dir:       filepath.Dir(abs),
 		cfg:       &Config{Path: abs},
+		byName:    map[string]*srcFile{},
+		byKey:     map[string]*srcFile{},
+		hclFiles:  map[string]*hcl.File{},
 		contents:  map[string][]byte{abs: src},
 		files:     []string{abs},
 		listeners: map[string]*Listener{},
@@ -118,16 +129,23 @@ func newLoader(filename string, src []byte) *loader {
 		valid:     map[*Route]bool{},
 		siteOf:    map[*Route]*Site{},
 	}
-	l.ctx = l.evalContext()
+	l.main = l.newSrcFile(filename, abs, nil, hcl.Range{})
+	l.dir, l.ctx = l.main.dir, l.main.ctx
 	return l
 }
 
-// resolve makes p absolute, relative to the config's directory.
+// resolve makes p absolute, relative to the directory of the file being
+// checked.
 func (l *loader) resolve(p string) string {
+	return resolveIn(l.dir, p)
+}
+
+// resolveIn makes p absolute, relative to dir.
+func resolveIn(dir, p string) string {
 	if filepath.IsAbs(p) {
 		return filepath.Clean(p)
 	}
-	return filepath.Join(l.dir, p)
+	return filepath.Join(dir, p)
 }
 
 func (l *loader) errorAt(rng hcl.Range, summary, detail string) {
@@ -138,10 +156,16 @@ func (l *loader) warningAt(rng hcl.Range, summary, detail string) {
 	l.diags = append(l.diags, warningAt(rng, summary, detail))
 }
 
-// load decodes and checks the top-level body, in the order the parts
-// depend on each other.
-func (l *loader) load(body *hclsyntax.Body) {
-	top := l.topLevel(body)
+// load parses the main file, whose content is src, and the files it
+// includes, then decodes and checks the blocks of all of them, in the order
+// the parts depend on each other. A top-level block that needs a file's
+// directory (for relative paths) makes that file current with enter.
+func (l *loader) load(src []byte) {
+	top := map[string][]*hclsyntax.Block{}
+	l.loadFile(l.main, src, top)
+	if l.incomplete {
+		return
+	}
 	l.server(top["server"])
 	for _, b := range top["listener"] {
 		l.listener(b)

@@ -10,6 +10,7 @@ import (
 
 // chain decodes and checks one named middleware chain.
 func (l *loader) chain(b *hclsyntax.Block) {
+	l.enter(b)
 	name := b.Labels[0]
 	if first, dup := l.chains[name]; dup {
 		l.duplicate(b, first.DefRange)
@@ -42,6 +43,11 @@ func (l *loader) chain(b *hclsyntax.Block) {
 // unknownBlock reports block b whose type is neither registered nor one of
 // extra; suggestions come from extra and the registered types of kinds.
 func (l *loader) unknownBlock(b *hclsyntax.Block, extra []string, kinds ...Kind) {
+	if b.Type == "include" {
+		l.errorAt(b.DefRange(), "include is allowed only at the top level of a file",
+			"write the include outside every block; the included file's blocks join the config's top level")
+		return
+	}
 	candidates := append([]string(nil), extra...)
 	var lists []string
 	for _, k := range kinds {

@@ -23,21 +23,38 @@ var topBlocks = []struct {
 	{"pubsub", 0, "pubsub { ... }"},
 	{"middleware", 1, `middleware "standard" { ... }`},
 	{"site", 1, `site "app" { ... }`},
+	{"include", 1, includeExample},
 }
 
-// topLevel checks the top-level body and returns its blocks by type, in
-// source order. Blocks with the wrong number of labels are left out.
-func (l *loader) topLevel(body *hclsyntax.Body) map[string][]*hclsyntax.Block {
+// topLevel checks the top-level body of file f and adds its blocks to out
+// by type, in source order; stmts are the file's include statements
+// written without braces. Includes are expanded where they stand, so the
+// blocks of all files come in the order of the files concatenated. Blocks
+// with the wrong number of labels are left out.
+func (l *loader) topLevel(f *srcFile, body *hclsyntax.Body, stmts []includeStmt, out map[string][]*hclsyntax.Block) {
 	var known []string
 	for _, t := range topBlocks {
 		known = append(known, t.name)
 	}
 	for _, a := range sortedAttrs(body) {
 		l.errorAt(a.NameRange, fmt.Sprintf("unexpected attribute %q at the top level%s", a.Name, didYouMean(a.Name, known)),
-			"a config holds only blocks: server, listener, pubsub, middleware and site")
+			"a config holds only blocks: server, listener, pubsub, middleware and site, and include statements")
 	}
-	out := map[string][]*hclsyntax.Block{}
-	for _, b := range body.Blocks {
+	blocks := body.Blocks
+	for len(blocks) > 0 || len(stmts) > 0 {
+		if len(stmts) > 0 && (len(blocks) == 0 || stmts[0].rng.Start.Byte < blocks[0].TypeRange.Start.Byte) {
+			l.include(f, stmts[0], out)
+			stmts = stmts[1:]
+			continue
+		}
+		b := blocks[0]
+		blocks = blocks[1:]
+		if b.Type == "include" {
+			if s, ok := l.includeBlock(b); ok {
+				l.include(f, s, out)
+			}
+			continue
+		}
 		i := -1
 		for j, t := range topBlocks {
 			if t.name == b.Type {
@@ -54,7 +71,7 @@ func (l *loader) topLevel(body *hclsyntax.Body) map[string][]*hclsyntax.Block {
 				continue
 			}
 			l.errorAt(b.TypeRange, fmt.Sprintf("unknown block type %q%s", b.Type, didYouMean(b.Type, known)),
-				"a config holds server, listener, pubsub, middleware and site blocks")
+				"a config holds server, listener, pubsub, middleware and site blocks, and include statements")
 			continue
 		}
 		if !l.checkLabels(b, topBlocks[i].labels, topBlocks[i].example) {
@@ -62,7 +79,6 @@ func (l *loader) topLevel(body *hclsyntax.Body) map[string][]*hclsyntax.Block {
 		}
 		out[b.Type] = append(out[b.Type], b)
 	}
-	return out
 }
 
 // checkLabels reports a block whose label count is not n.
@@ -84,15 +100,17 @@ func (l *loader) checkLabels(b *hclsyntax.Block, n int, example string) bool {
 	return false
 }
 
-// single returns the first of blocks, reporting the others as duplicates.
+// single returns the first of blocks, reporting the others as duplicates,
+// and makes its file the current one (see enter).
 func (l *loader) single(blocks []*hclsyntax.Block) *hclsyntax.Block {
 	if len(blocks) == 0 {
 		return nil
 	}
 	for _, b := range blocks[1:] {
 		l.errorAt(b.TypeRange, fmt.Sprintf("duplicate %s block", b.Type),
-			fmt.Sprintf("a config has at most one %s block; the first is at %s", b.Type, posString(blocks[0].TypeRange)))
+			fmt.Sprintf("a config, included files and all, has at most one %s block; the first is at %s", b.Type, posString(blocks[0].TypeRange)))
 	}
+	l.enter(blocks[0])
 	return blocks[0]
 }
 

@@ -12,6 +12,7 @@ var siteAttrs = []string{"listeners", "hosts", "middleware"}
 
 // site decodes and checks one site block and its routes.
 func (l *loader) site(b *hclsyntax.Block) {
+	l.enter(b)
 	name := b.Labels[0]
 	if first, dup := l.sites[name]; dup {
 		l.duplicate(b, first.DefRange)

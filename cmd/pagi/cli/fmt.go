@@ -7,7 +7,6 @@ import (
 	"os"
 
 	"github.com/hashicorp/hcl/v2"
-	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/pagihq/pagi/config"
 )
 
@@ -32,7 +31,7 @@ func fmtCmd(args []string, stdout, stderr io.Writer) int {
 			code = exitError
 			continue
 		}
-		if f, diags := hclsyntax.ParseConfig(src, path, hcl.InitialPos); diags.HasErrors() {
+		if f, diags := config.ParseSyntax(src, path); diags.HasErrors() {
 			res := &config.Result{Diags: diags, Files: map[string]*hcl.File{path: f}}
 			_ = res.WriteText(stderr, colorFor(stderr))
 			code = exitError

@@ -4,17 +4,22 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
+	"github.com/hashicorp/hcl/v2"
 	"github.com/pagihq/pagi/config"
 	"github.com/pagihq/pagi/engine"
+	"github.com/pagihq/pagi/reload"
 )
 
 // runCmd serves a config until SIGINT or SIGTERM, then shuts down
-// gracefully.
+// gracefully. Edits of the config (and of every file it uses) reload it
+// unless watching is off; SIGHUP reloads in any case.
 func runCmd(args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("run", "run [--no-watch] FILE", stderr)
 	noWatch := fs.Bool("no-watch", false, "do not reload when the config file changes (SIGHUP still reloads)")
@@ -25,7 +30,6 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 		fs.Usage()
 		return exitUsage
 	}
-	_ = noWatch
 	path := fs.Arg(0)
 	res := config.Load(path)
 	if len(res.Diags) > 0 {
@@ -55,16 +59,31 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 		return exitError
 	}
 	log.Info("pagi is serving", "config", path, "version", Version(), "pid", os.Getpid())
-	for {
-		select {
-		case <-hup:
-			log.Warn("SIGHUP received: configuration reload is not available in this build; restart to apply changes")
-			continue
-		case <-ctx.Done():
+
+	r := &reloader{path: path, srv: srv, log: log, stderr: stderr, files: cfg.Files}
+	r.hash, _ = reload.Hash(cfg.Files)
+	var changes <-chan struct{}
+	if cfg.Server.Watch && !*noWatch {
+		w, err := reload.New(cfg.Files, reload.Options{Logger: log})
+		if err != nil {
+			log.Warn("not watching the config; SIGHUP still reloads", "err", err)
+		} else {
+			defer w.Close()
+			r.watcher = w
+			changes = w.C()
 		}
-		break
 	}
-	grace := cfg.Server.GracefulTimeout.D()
+	for done := false; !done; {
+		select {
+		case <-changes:
+			r.apply(ctx, "file change", false)
+		case <-hup:
+			r.apply(ctx, "SIGHUP", true)
+		case <-ctx.Done():
+			done = true
+		}
+	}
+	grace := srv.Pipeline().Config.Server.GracefulTimeout.D()
 	log.Info("shutting down", "graceful_timeout", grace.String())
 	sctx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
@@ -74,6 +93,67 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 	}
 	log.Info("stopped", "took", time.Since(start).Round(time.Millisecond).String())
 	return exitOK
+}
+
+// reloader applies config changes to a running server.
+type reloader struct {
+	path    string
+	srv     *engine.Server
+	log     *slog.Logger
+	stderr  io.Writer
+	watcher *reload.Watcher
+	files   []string // the files of the config now serving
+	hash    string   // their content hash when last loaded (valid or not)
+}
+
+// apply loads the config again and swaps it in. An unchanged file set does
+// nothing unless forced (SIGHUP re-reads env() values too). An invalid
+// config is reported like `pagi validate` and changes nothing.
+func (r *reloader) apply(ctx context.Context, trigger string, force bool) {
+	start := time.Now()
+	hash, _ := reload.Hash(r.files)
+	if !force && hash == r.hash {
+		r.log.Debug("config files saved without changes", "trigger", trigger)
+		return
+	}
+	r.hash = hash
+	res := config.Load(r.path)
+	if len(res.Diags) > 0 {
+		_ = res.WriteText(r.stderr, colorFor(r.stderr))
+	}
+	if res.Diags.HasErrors() {
+		r.log.Error("reload failed: the config has errors", "trigger", trigger,
+			"errors", countErrors(res), "serving_generation", r.srv.Generation())
+		return
+	}
+	rep, err := r.srv.Reload(ctx, res.Config)
+	if err != nil {
+		r.log.Error("reload failed", "trigger", trigger, "err", err, "serving_generation", r.srv.Generation())
+		return
+	}
+	r.files = res.Config.Files
+	r.hash, _ = reload.Hash(r.files)
+	if r.watcher != nil {
+		if err := r.watcher.SetFiles(r.files); err != nil {
+			r.log.Warn("cannot watch the new config's files", "err", err)
+		}
+	}
+	changes := strings.Join(rep.Changes, ", ")
+	if changes == "" {
+		changes = "none"
+	}
+	r.log.Info("reloaded", "generation", rep.Generation, "took", time.Since(start).Round(time.Microsecond).String(),
+		"trigger", trigger, "changes", changes)
+}
+
+func countErrors(res *config.Result) int {
+	n := 0
+	for _, d := range res.Diags {
+		if d.Severity == hcl.DiagError {
+			n++
+		}
+	}
+	return n
 }
 
 // colorFor reports whether diagnostics written to w should be coloured.

@@ -1,0 +1,244 @@
+#!/usr/bin/env bash
+# Benchmark of pagi's live connections, in one run on this machine:
+#
+#   ws    WebSocket echo: pagi `websocket { echo = true }` against a plain
+#         gorilla/websocket echo (bench/baseline -ws), the same bench/ws client
+#         settings for both, alternating which goes first; median round
+#         trips/s of REPS runs and the ratio pagi/gorilla (target >= 0.9).
+#   idle  memory of IDLE idle WebSocket connections on a channel route:
+#         /_stats?gc=1 RSS and heap in use before and while they are open,
+#         per connection (target < 24 KiB).
+#   sse   fan-out of EVENTS messages, 200 ms apart, to SUBS SSE subscribers
+#         (bench/sse), with the memory and the Redis pubsub backend (a
+#         throwaway redis-server); p50/p99 delivery latency (target p99 <
+#         100 ms).
+#
+#   bench/live.sh                    # all parts
+#   DUR=5s REPS=1 bench/live.sh ws   # some parts
+#   IDLE=2000 SUBS=2000 bench/live.sh idle sse
+#
+# Servers (pagi, the baseline, redis-server) run pinned to CPU 0 and the
+# clients to CPU 1 when taskset exists; everything is on 127.0.0.1. Each
+# client run is bounded with timeout. Prints a markdown table at the end;
+# progress goes to stderr.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DUR=${DUR:-10s} # seconds, with the s
+REPS=${REPS:-3}
+CONNS=${CONNS:-50}
+SIZE=${SIZE:-64}
+IDLE=${IDLE:-10000}
+SUBS=${SUBS:-10000}
+EVENTS=${EVENTS:-20}
+SOURCES=${SOURCES:-1} # client source addresses 127.0.0.1..127.0.0.N
+PARTS=${*:-ws idle sse}
+P_BASE=18381 P_ECHO=18391 P_IDLE=18392 P_SSE=18393 P_REDIS=18399
+
+ulimit -n 100000 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+if [ "$(ulimit -n)" -lt $((IDLE > SUBS ? IDLE + 1000 : SUBS + 1000)) ]; then
+  echo "warning: ulimit -n is $(ulimit -n), too low for $IDLE idle connections or $SUBS streams" >&2
+fi
+case " $PARTS " in *" sse "*)
+  command -v redis-server >/dev/null || { echo "redis-server is missing: apt-get install redis-server" >&2; exit 1; } ;;
+esac
+command -v curl >/dev/null || { echo "curl is missing" >&2; exit 1; }
+
+tmp=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$tmp"' EXIT
+for p in $P_BASE $P_ECHO $P_IDLE $P_SSE $P_REDIS; do
+  if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+    echo "port $p is in use on 127.0.0.1" >&2
+    exit 1
+  fi
+done
+go build -o "$tmp/pagi" ./cmd/pagi
+go build -o "$tmp/baseline" ./bench/baseline
+go build -o "$tmp/ws" ./bench/ws
+go build -o "$tmp/sse" ./bench/sse
+
+pin_server=() pin_client=()
+if command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then
+  pin_server=(taskset -c 0) pin_client=(taskset -c 1)
+fi
+log() { echo "$*" >&2; }
+row() { echo "$*" >>"$tmp/rows"; }
+wait_port() { # wait_port PORT
+  for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done
+  log "nothing listens on port $1"
+  return 1
+}
+stop() { # stop PID...
+  kill "$@" 2>/dev/null || true
+  for pid; do wait "$pid" 2>/dev/null || true; done
+}
+field() { # field KEY < JSON -> value, or NA
+  /usr/bin/python3 -c "import json,sys
+try: print(json.loads(sys.stdin.read().strip().splitlines()[-1])['$1'])
+except Exception: print('NA')"
+}
+median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+calc() { # calc EXPR [DECIMALS]: awk arithmetic; NA when an operand is NA
+  case $1 in *NA*) echo NA ;; *) awk "BEGIN {printf \"%.${2:-3}f\", ($1)}" 2>/dev/null || echo NA ;; esac
+}
+yesno() { sed 's/^1$/yes/;s/^0$/no/'; }
+server_hcl() { # server_hcl PORT: server and listener blocks
+  cat <<HCL
+server {
+  log_level = "warn"
+}
+listener "live" {
+  address         = "127.0.0.1:$1"
+  max_connections = 0
+}
+HCL
+}
+start_pagi() { # start_pagi NAME: runs $tmp/NAME.hcl, sets pagi_pid
+  "${pin_server[@]}" "$tmp/pagi" run --no-watch "$tmp/$1.hcl" 2>"$tmp/$1.log" &
+  pagi_pid=$!
+}
+
+part_ws() {
+  local secs=${DUR%s}
+  { server_hcl $P_ECHO; cat <<'HCL'; } >"$tmp/echo.hcl"
+site "live" {
+  route "/echo" {
+    websocket {
+      echo = true
+    }
+  }
+}
+HCL
+  "${pin_server[@]}" "$tmp/baseline" -hello '' -static '' -ws 127.0.0.1:$P_BASE 2>"$tmp/baseline.log" &
+  local base_pid=$!
+  start_pagi echo
+  wait_port $P_BASE
+  wait_port $P_ECHO
+  local raw=() pg=() rawp99=() pgp99=() errs=0
+  for rep in $(seq "$REPS"); do
+    if ((rep % 2)); then order=(raw pagi); else order=(pagi raw); fi
+    for who in "${order[@]}"; do
+      local url=ws://127.0.0.1:$P_ECHO/echo
+      [ "$who" = raw ] && url=ws://127.0.0.1:$P_BASE/
+      local out
+      out=$(timeout -k 5 $((secs + 60)) "${pin_client[@]}" "$tmp/ws" -url "$url" -conns "$CONNS" -duration "$DUR" -size "$SIZE") || out='{}'
+      log "ws echo rep $rep $who: $out"
+      local r p e
+      r=$(field round_trips_per_s <<<"$out") p=$(field p99_ms <<<"$out") e=$(field errors <<<"$out")
+      [ "$e" = 0 ] || errs=$((errs + 1))
+      if [ "$who" = raw ]; then raw+=("$r") rawp99+=("$p"); else pg+=("$r") pgp99+=("$p"); fi
+      sleep 1
+    done
+  done
+  stop "$pagi_pid" "$base_pid"
+  local rm pm
+  rm=$(printf '%s\n' "${raw[@]}" | median) pm=$(printf '%s\n' "${pg[@]}" | median)
+  local ratio
+  ratio=$(calc "$pm / $rm")
+  row "| WebSocket echo, $CONNS conns × $SIZE B, median of $REPS × $DUR | $pm round trips/s (p99 $(printf '%s\n' "${pgp99[@]}" | median) ms) | $rm round trips/s (p99 $(printf '%s\n' "${rawp99[@]}" | median) ms) | ratio **$ratio** | ≥ 0.9 | $(calc "$ratio >= 0.9" 0 | yesno)$( ((errs)) && echo ", $errs runs with errors") |"
+}
+
+part_idle() {
+  { server_hcl $P_IDLE; cat <<'HCL'; } >"$tmp/idle.hcl"
+site "live" {
+  route "/idle" {
+    websocket {
+      channel = "idle"
+    }
+  }
+  route "GET /_stats" {
+    stats {}
+  }
+}
+HCL
+  start_pagi idle
+  wait_port $P_IDLE
+  local stats=http://127.0.0.1:$P_IDLE/_stats?gc=1
+  # Warm up (first connections, pools, the channel's topic), then measure.
+  timeout -k 5 60 "${pin_client[@]}" "$tmp/ws" -url ws://127.0.0.1:$P_IDLE/idle -idle 100 -hold 1s >/dev/null || true
+  sleep 2
+  local before after
+  before=$(curl -fsS "$stats")
+  log "idle before: $before"
+  timeout -k 5 300 "${pin_client[@]}" "$tmp/ws" -url ws://127.0.0.1:$P_IDLE/idle -idle "$IDLE" -hold 240s \
+    -sources "$SOURCES" >"$tmp/idle.out" 2>&1 &
+  local cpid=$!
+  for _ in $(seq 1200); do
+    grep -q '"mode":"idle"' "$tmp/idle.out" 2>/dev/null && break
+    kill -0 "$cpid" 2>/dev/null || break
+    sleep 0.1
+  done
+  sleep 2 # let the server finish setting up the last sessions
+  after=$(curl -fsS "$stats") || after='{}'
+  local out
+  out=$(cat "$tmp/idle.out")
+  log "idle client: $out"
+  log "idle after: $after"
+  stop "$cpid"
+  stop "$pagi_pid"
+  local open rss0 rss1 heap0 heap1 g0 g1
+  open=$(field open <<<"$out")
+  rss0=$(field rss_bytes <<<"$before") rss1=$(field rss_bytes <<<"$after")
+  heap0=$(field heap_inuse_bytes <<<"$before") heap1=$(field heap_inuse_bytes <<<"$after")
+  g0=$(field goroutines <<<"$before") g1=$(field goroutines <<<"$after")
+  local rssper heapper
+  rssper=$(calc "($rss1 - $rss0) / $open" 0) heapper=$(calc "($heap1 - $heap0) / $open" 0)
+  local gper
+  gper=$(calc "($g1 - $g0) / $open" 2)
+  row "| idle WebSocket memory, $open conns open ($(field failed <<<"$out") failed), channel route | RSS **$rssper B**/conn ($(calc "$rssper / 1024" 1) KiB), heap in use **$heapper B**/conn ($(calc "$heapper / 1024" 1) KiB), $gper goroutines/conn | | | < 24 KiB | $(calc "$rssper < 24576 && $heapper < 24576" 0 | yesno) |"
+}
+
+part_sse() {
+  local redis_pid=""
+  for backend in memory redis; do
+    local pubsub="pubsub {
+  backend = \"memory\"
+}"
+    if [ "$backend" = redis ]; then
+      "${pin_server[@]}" redis-server --port $P_REDIS --bind 127.0.0.1 --save '' --appendonly no \
+        >"$tmp/redis.log" 2>&1 &
+      redis_pid=$!
+      wait_port $P_REDIS
+      pubsub="pubsub {
+  backend = \"redis\"
+  url     = \"redis://127.0.0.1:$P_REDIS/0\"
+}"
+    fi
+    { server_hcl $P_SSE; echo "$pubsub"; cat <<'HCL'; } >"$tmp/sse-$backend.hcl"
+site "live" {
+  route "GET /events" {
+    sse {
+      channel = "news"
+    }
+  }
+  route "POST /publish/{channel}" {
+    publish {
+      channel = "{channel}"
+    }
+  }
+}
+HCL
+    start_pagi "sse-$backend"
+    wait_port $P_SSE
+    local out
+    out=$(timeout -k 5 300 "${pin_client[@]}" "$tmp/sse" -url http://127.0.0.1:$P_SSE/events -subs "$SUBS" \
+      -publish http://127.0.0.1:$P_SSE/publish/news -events "$EVENTS" -sources "$SOURCES") || out='{}'
+    log "sse $backend: $out"
+    stop "$pagi_pid"
+    [ -n "$redis_pid" ] && stop "$redis_pid"
+    local p99
+    p99=$(field p99_ms <<<"$out")
+    row "| SSE fan-out, $SUBS subscribers × $EVENTS events, $backend backend | p50 $(field p50_ms <<<"$out") ms, p99 **$p99 ms**, max $(field max_ms <<<"$out") ms; delivered $(field delivered <<<"$out") of $(field expected <<<"$out") | | | p99 < 100 ms | $(calc "$p99 < 100 && $(field delivered <<<"$out") == $(field expected <<<"$out")" 0 | yesno) |"
+  done
+}
+
+for part in $PARTS; do
+  case $part in
+    ws) part_ws ;;
+    idle) part_idle ;;
+    sse) part_sse ;;
+    *) echo "unknown part $part (ws, idle, sse)" >&2; exit 1 ;;
+  esac
+done
+echo "| measure | pagi | gorilla/websocket baseline | result | target | met |"
+echo "|---|---|---|---|---|---|"
+cat "$tmp/rows"
