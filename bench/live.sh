@@ -137,6 +137,20 @@ HCL
   row "| WebSocket echo, $CONNS conns × $SIZE B, median of $REPS × $DUR | $pm round trips/s (p99 $(printf '%s\n' "${pgp99[@]}" | median) ms) | $rm round trips/s (p99 $(printf '%s\n' "${rawp99[@]}" | median) ms) | ratio **$ratio** | ≥ 0.9 | $(calc "$ratio >= 0.9" 0 | yesno)$( ((errs)) && echo ", $errs runs with errors") |"
 }
 
+# hold_idle URL FILE: hold $IDLE idle connections to URL in the background
+# (sets idle_pid), returning once all are open; the client's line goes to FILE.
+hold_idle() {
+  timeout -k 5 300 "${pin_client[@]}" "$tmp/ws" -url "$1" -idle "$IDLE" -hold 240s -sources "$SOURCES" >"$2" 2>&1 &
+  idle_pid=$!
+  for _ in $(seq 1200); do
+    grep -q '"mode":"idle"' "$2" 2>/dev/null && break
+    kill -0 "$idle_pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  sleep 2 # let the server finish setting up the last sessions
+}
+vmrss() { awk '/^VmRSS:/ {print $2 * 1024}' "/proc/$1/status" 2>/dev/null || echo NA; }
+
 part_idle() {
   { server_hcl $P_IDLE; cat <<'HCL'; } >"$tmp/idle.hcl"
 site "live" {
@@ -152,39 +166,46 @@ site "live" {
 HCL
   start_pagi idle
   wait_port $P_IDLE
-  local stats=http://127.0.0.1:$P_IDLE/_stats?gc=1
+  local stats=http://127.0.0.1:$P_IDLE/_stats?gc=1 url=ws://127.0.0.1:$P_IDLE/idle
   # Warm up (first connections, pools, the channel's topic), then measure.
-  timeout -k 5 60 "${pin_client[@]}" "$tmp/ws" -url ws://127.0.0.1:$P_IDLE/idle -idle 100 -hold 1s >/dev/null || true
+  timeout -k 5 60 "${pin_client[@]}" "$tmp/ws" -url "$url" -idle 100 -hold 1s >/dev/null || true
   sleep 2
-  local before after
+  local before after out
   before=$(curl -fsS "$stats")
-  log "idle before: $before"
-  timeout -k 5 300 "${pin_client[@]}" "$tmp/ws" -url ws://127.0.0.1:$P_IDLE/idle -idle "$IDLE" -hold 240s \
-    -sources "$SOURCES" >"$tmp/idle.out" 2>&1 &
-  local cpid=$!
-  for _ in $(seq 1200); do
-    grep -q '"mode":"idle"' "$tmp/idle.out" 2>/dev/null && break
-    kill -0 "$cpid" 2>/dev/null || break
-    sleep 0.1
-  done
-  sleep 2 # let the server finish setting up the last sessions
+  log "idle pagi before: $before"
+  hold_idle "$url" "$tmp/idle.out"
   after=$(curl -fsS "$stats") || after='{}'
-  local out
   out=$(cat "$tmp/idle.out")
-  log "idle client: $out"
-  log "idle after: $after"
-  stop "$cpid"
+  log "idle pagi client: $out"
+  log "idle pagi after: $after"
+  stop "$idle_pid"
   stop "$pagi_pid"
   local open rss0 rss1 heap0 heap1 g0 g1
   open=$(field open <<<"$out")
   rss0=$(field rss_bytes <<<"$before") rss1=$(field rss_bytes <<<"$after")
   heap0=$(field heap_inuse_bytes <<<"$before") heap1=$(field heap_inuse_bytes <<<"$after")
   g0=$(field goroutines <<<"$before") g1=$(field goroutines <<<"$after")
-  local rssper heapper
+  local rssper heapper gper
   rssper=$(calc "($rss1 - $rss0) / $open" 0) heapper=$(calc "($heap1 - $heap0) / $open" 0)
-  local gper
   gper=$(calc "($g1 - $g0) / $open" 2)
-  row "| idle WebSocket memory, $open conns open ($(field failed <<<"$out") failed), channel route | RSS **$rssper B**/conn ($(calc "$rssper / 1024" 1) KiB), heap in use **$heapper B**/conn ($(calc "$heapper / 1024" 1) KiB), $gper goroutines/conn | | | < 24 KiB | $(calc "$rssper < 24576 && $heapper < 24576" 0 | yesno) |"
+
+  # The same with the gorilla echo (its RSS from /proc, no forced GC).
+  "${pin_server[@]}" "$tmp/baseline" -hello '' -static '' -ws 127.0.0.1:$P_BASE 2>"$tmp/baseline.log" &
+  local base_pid=$!
+  wait_port $P_BASE
+  timeout -k 5 60 "${pin_client[@]}" "$tmp/ws" -url ws://127.0.0.1:$P_BASE/ -idle 100 -hold 1s >/dev/null || true
+  sleep 2
+  local brss0 brss1 bout
+  brss0=$(vmrss "$base_pid")
+  hold_idle ws://127.0.0.1:$P_BASE/ "$tmp/idle-base.out"
+  brss1=$(vmrss "$base_pid")
+  bout=$(cat "$tmp/idle-base.out")
+  log "idle gorilla client: $bout; VmRSS $brss0 -> $brss1"
+  stop "$idle_pid"
+  stop "$base_pid"
+  local brssper
+  brssper=$(calc "($brss1 - $brss0) / $(field open <<<"$bout")" 0)
+  row "| idle WebSocket memory, $open conns open ($(field failed <<<"$out") failed), pagi channel route | RSS **$rssper B**/conn ($(calc "$rssper / 1024" 1) KiB), heap in use **$heapper B**/conn ($(calc "$heapper / 1024" 1) KiB), $gper goroutines/conn | echo: RSS $brssper B/conn ($(calc "$brssper / 1024" 1) KiB) | | < 24 KiB | $(calc "$rssper < 24576 && $heapper < 24576" 0 | yesno) |"
 }
 
 part_sse() {

@@ -124,7 +124,21 @@ func (l *loader) module(b *hclsyntax.Block, bt BlockType, route *Route) *Use {
 			return nil
 		}
 	}
-	return &Use{Type: bt.Name, Module: mod, Dir: l.dir, DefRange: hb.DefRange}
+	return &Use{Type: bt.Name, Module: mod, Dir: l.dir, DefRange: hb.DefRange, Source: l.sourceOf(b.Range())}
+}
+
+// sourceOf returns the text of rng in its file, or "" when the file is not
+// known.
+func (l *loader) sourceOf(rng hcl.Range) string {
+	f := l.byName[rng.Filename]
+	if f == nil {
+		return ""
+	}
+	src := l.contents[f.abs]
+	if rng.Start.Byte < 0 || rng.End.Byte > len(src) || rng.Start.Byte > rng.End.Byte {
+		return ""
+	}
+	return string(src[rng.Start.Byte:rng.End.Byte])
 }
 
 // newModule calls bt.New, turning a panic or a bad result into an error.

@@ -159,7 +159,10 @@ type Use struct {
 	// share the chain's Module.
 	Chain string
 	// Dir is the directory of the file the block was written in.
-	Dir      string
+	Dir string
+	// Source is the block's text as written; reloads compare it to tell
+	// which blocks changed.
+	Source   string
 	DefRange hcl.Range
 }
 

@@ -113,7 +113,7 @@ func describeChanges(old, cur *Pipeline, plan *bindPlan) []string {
 	}
 	oldRoutes, newRoutes := routeKeys(old.Config), routeKeys(cur.Config)
 	a, r := setDiff(newRoutes, oldRoutes)
-	add("routes", a, r)
+	add("routes", a, r) // a route whose handler block changed counts as removed and added
 	oldL, newL := listenerKeys(old.Config), listenerKeys(cur.Config)
 	a, r = setDiff(newL, oldL)
 	add("listeners", a, r)
@@ -136,7 +136,7 @@ func routeKeys(c *config.Config) []string {
 	var out []string
 	for _, s := range c.Sites {
 		for _, r := range s.Routes {
-			out = append(out, s.Name+" "+r.Pattern+" "+r.Handler.Type)
+			out = append(out, s.Name+" "+r.Pattern+" "+r.Handler.Source)
 		}
 	}
 	return out
@@ -159,7 +159,7 @@ func middlewareKeys(c *config.Config) []string {
 	uses := func(us []*config.Use) string {
 		var b strings.Builder
 		for _, u := range us {
-			fmt.Fprintf(&b, "%s(%s)%+v;", u.Type, u.Chain, u.Module)
+			fmt.Fprintf(&b, "%s(%s)%s;", u.Type, u.Chain, u.Source)
 		}
 		return b.String()
 	}

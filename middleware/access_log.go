@@ -22,7 +22,7 @@ import (
 func init() {
 	config.Register(config.BlockType{
 		Name: "access_log", Kind: config.KindMiddleware,
-		Doc: "writes one line per request in common, combined or json format",
+		Doc: "writes one line per request in common, combined, json or a custom format",
 		New: func() any { return &AccessLog{Format: "combined", Output: "stderr"} },
 	})
 }
@@ -30,16 +30,20 @@ func init() {
 // AccessLog is the access_log middleware.
 //
 //	access_log {
-//	  format = "combined"   # common | combined | json
+//	  format = "combined"   # common | combined | json | custom
 //	  output = "stderr"     # stderr | stdout | a file path (appended to)
+//	  # pattern = "%h %l %u %t \"%r\" %>s %b %D %{X-Request-Id}i"   # with format = "custom"
 //	}
 //
 // A line is written when the request ends (for WebSocket and SSE scopes,
 // when the connection closes), with the response status and the body bytes
-// sent.
+// sent. The json format has a "request_id" field when request_id runs
+// before access_log. The custom format writes pattern with Apache-style
+// atoms (see compileLogPattern).
 type AccessLog struct {
-	Format string `hcl:"format,optional"`
-	Output string `hcl:"output,optional"`
+	Format  string `hcl:"format,optional"`
+	Output  string `hcl:"output,optional"`
+	Pattern string `hcl:"pattern,optional"`
 
 	out    io.Writer
 	closer io.Closer
@@ -56,9 +60,20 @@ func (a *AccessLog) Validate(ctx *config.ValidateContext) hcl.Diagnostics {
 	var diags hcl.Diagnostics
 	switch a.Format {
 	case "common", "combined", "json":
+		if ctx.Has("pattern") {
+			diags = append(diags, ctx.Error("pattern", "Pattern without the custom format",
+				fmt.Sprintf("pattern is used only with format = \"custom\"; format is %q", a.Format)))
+		}
+	case "custom":
+		if a.Pattern == "" {
+			diags = append(diags, ctx.Error("pattern", "Missing access log pattern",
+				`format = "custom" needs a pattern, for example pattern = "%h %l %u %t \"%r\" %>s %b"`))
+		} else if _, _, err := compileLogPattern(a.Pattern); err != nil {
+			diags = append(diags, ctx.Error("pattern", "Invalid access log pattern", err.Error()))
+		}
 	default:
 		diags = append(diags, ctx.Error("format", "Unknown access log format",
-			fmt.Sprintf("format must be common, combined or json, got %q", a.Format)))
+			fmt.Sprintf("format must be common, combined, json or custom, got %q", a.Format)))
 	}
 	switch a.Output {
 	case "stderr", "stdout":
@@ -90,12 +105,26 @@ func (a *AccessLog) BuildMiddleware(ctx *config.BuildContext) (pagi.Middleware, 
 	}
 	w := &lineWriter{out: a.out}
 	format := formatters[a.Format]
+	var want []string // response headers the pattern logs
+	if a.Format == "custom" {
+		atoms, names, err := compileLogPattern(a.Pattern)
+		if err != nil {
+			return nil, fmt.Errorf("access_log pattern: %w", err)
+		}
+		want = names
+		format = func(b []byte, s *pagi.Scope, r *recorder) []byte {
+			for _, atom := range atoms {
+				b = atom(b, s, r)
+			}
+			return b
+		}
+	}
 	return func(next pagi.App) pagi.App {
 		return func(ctx context.Context, s *pagi.Scope, receive pagi.Receive, send pagi.Send) error {
 			if s.Type == pagi.ScopeLifespan {
 				return next(ctx, s, receive, send)
 			}
-			rec := &recorder{next: send, start: time.Now()}
+			rec := &recorder{next: send, start: time.Now(), want: want}
 			err := next(ctx, s, receive, rec.send)
 			if rec.status == 0 && err != nil {
 				rec.status = 500
@@ -121,15 +150,23 @@ func resolve(dir, p string) string {
 	return filepath.Join(dir, p)
 }
 
-// recorder watches the events an app sends to learn the status and size.
+// recorder watches the events an app sends to learn the status and size,
+// and the response headers a custom pattern logs.
 type recorder struct {
 	next   pagi.Send
 	start  time.Time
 	status int
 	bytes  int64
+	want   []string // lower-case names of the response headers to keep
+	got    []string // their values, by index in want, once the response started
 }
 
 func (r *recorder) send(ctx context.Context, ev pagi.Event) error {
+	if len(r.want) > 0 {
+		if h, ok := setaStartHeaders(ev); ok {
+			r.keepHeaders(h)
+		}
+	}
 	switch e := ev.(type) {
 	case *pagi.HTTPResponseStart:
 		r.status = e.Status
@@ -261,6 +298,10 @@ func appendJSON(b []byte, s *pagi.Scope, r *recorder) []byte {
 	b = strconv.AppendQuote(b, s.Header("referer"))
 	b = append(b, `,"user_agent":`...)
 	b = strconv.AppendQuote(b, s.Header("user-agent"))
+	if id, ok := s.Values["pagi.request_id"].(string); ok && id != "" {
+		b = append(b, `,"request_id":`...)
+		b = strconv.AppendQuote(b, id)
+	}
 	return append(b, '}')
 }
 

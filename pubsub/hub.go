@@ -73,6 +73,7 @@ type hub struct {
 	seq atomic.Uint64
 
 	fanned, delivered, dropped atomic.Uint64
+	drops                      dropLog
 }
 
 // topic is one channel of a hub.
@@ -87,9 +88,6 @@ type topic struct {
 	// index of the oldest.
 	ring  []Message
 	start int
-	// Drops not yet reported, and when they last were.
-	dropsPending uint64
-	lastDropLog  time.Time
 }
 
 func newHub(backend string, queueSize, history, maxIdle int, log *slog.Logger) *hub {
@@ -205,13 +203,6 @@ func (h *hub) publish(channel string, msg Message) error {
 				s.dropped.Add(1)
 			}
 		}
-		var report uint64
-		if dropped > 0 {
-			t.dropsPending += dropped
-			if now := time.Now(); now.Sub(t.lastDropLog) >= dropLogEvery {
-				report, t.dropsPending, t.lastDropLog = t.dropsPending, 0, now
-			}
-		}
 		t.mu.Unlock()
 
 		h.fanned.Add(1)
@@ -220,10 +211,10 @@ func (h *hub) publish(channel string, msg Message) error {
 		}
 		if dropped > 0 {
 			h.dropped.Add(dropped)
-		}
-		if report > 0 {
-			h.log.Warn("pubsub subscriber too slow, messages dropped",
-				"backend", h.backend, "channel", channel, "dropped", report, "queue_size", h.queueSize)
+			for _, r := range h.drops.note(channel, dropped, time.Now()) {
+				h.log.Warn("pubsub subscriber too slow, messages dropped",
+					"backend", h.backend, "channel", r.channel, "dropped", r.n, "queue_size", h.queueSize)
+			}
 		}
 		return nil
 	}
@@ -469,4 +460,59 @@ func (s *subscription) end() {
 	if empty && h.onEmpty != nil {
 		h.onEmpty(t.name)
 	}
+}
+
+// dropLog rate-limits the slow-subscriber warnings to one line per channel
+// per dropLogEvery, each carrying the number of drops since the previous
+// line. Its state is kept apart from topics, so a channel whose
+// subscribers come and go keeps its rate. Entries quiet for longer than
+// dropLogEvery are swept, at most once per dropLogEvery, reporting what
+// they still hold.
+type dropLog struct {
+	mu        sync.Mutex
+	channels  map[string]*dropState
+	lastSweep time.Time
+}
+
+type dropState struct {
+	pending uint64    // drops not reported yet
+	last    time.Time // of the last line for the channel
+}
+
+// dropReport is one warning line to log.
+type dropReport struct {
+	channel string
+	n       uint64
+}
+
+// note records n drops on channel at now and returns the lines to log.
+func (d *dropLog) note(channel string, n uint64, now time.Time) []dropReport {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.channels == nil {
+		d.channels = make(map[string]*dropState)
+	}
+	var out []dropReport
+	if now.Sub(d.lastSweep) >= dropLogEvery {
+		d.lastSweep = now
+		for name, st := range d.channels {
+			if name != channel && now.Sub(st.last) >= dropLogEvery {
+				if st.pending > 0 {
+					out = append(out, dropReport{name, st.pending})
+				}
+				delete(d.channels, name)
+			}
+		}
+	}
+	st := d.channels[channel]
+	if st == nil {
+		st = &dropState{}
+		d.channels[channel] = st
+	}
+	st.pending += n
+	if now.Sub(st.last) >= dropLogEvery {
+		out = append(out, dropReport{channel, st.pending})
+		st.pending, st.last = 0, now
+	}
+	return out
 }

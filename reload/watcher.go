@@ -40,9 +40,10 @@
 // A file bind-mounted on its own into a container pins the inode: a host
 // editor that saves by rename creates a new inode the container never sees,
 // and no watcher can notice (mount the directory instead; logging the loaded
-// Hash makes this diagnosable). NFS and some FUSE file systems deliver no
-// inotify events for changes made elsewhere; set Options.Poll to also compare
-// the files' content hash periodically. A move of a directory above a watched
+// Hash makes this diagnosable). In-place writes to such a file, writes
+// through a hard link in another directory, and changes on NFS and some FUSE
+// file systems made elsewhere produce no event in the watched directory; set
+// Options.Poll to also compare the files' content hash periodically. A move of a directory above a watched
 // directory (not part of a symlink chain) is noticed at the next event in it,
 // or at the next Poll.
 package reload
@@ -65,9 +66,11 @@ import (
 	"github.com/fsnotify/fsnotify"
 )
 
-// Default timings used when the corresponding Options field is zero.
+// Default timings, used when the corresponding Options field is zero.
 const (
+	// DefaultDebounce is the default Options.Debounce.
 	DefaultDebounce = 100 * time.Millisecond
+	// DefaultMaxDelay is the default Options.MaxDelay.
 	DefaultMaxDelay = time.Second
 )
 
@@ -96,7 +99,8 @@ type Options struct {
 	MaxDelay time.Duration
 	// Poll, if positive, also hashes the files' contents every Poll and
 	// treats a difference as a change, for file systems that deliver no
-	// events (NFS, some FUSE mounts). Zero disables polling.
+	// events (NFS, some FUSE mounts, single-file bind mounts). Zero
+	// disables polling.
 	Poll time.Duration
 	// Logger receives warnings (a watched directory is missing, fsnotify
 	// errors, rate-limited) and debug lines about events. Nil means
@@ -606,8 +610,8 @@ func (r *resolver) resolve(p string, final bool) string {
 
 // Hash returns a sha256 hex digest of the contents of files in order. A
 // missing file (or a dangling symlink) hashes as a marker distinct from any
-// content, including empty content, and is not an error; other read errors
-// (permission denied, a directory) are. Use it to tell a save that changed
+// content, including empty content, and is not an error; other errors
+// (permission denied, a directory, a pipe) are. Use it to tell a save that changed
 // nothing from a real change, and include every file the config references.
 func Hash(files []string) (string, error) {
 	outer := sha256.New()
@@ -636,6 +640,14 @@ func hashFile(f string) (sum []byte, ok bool, err error) {
 		return nil, false, fmt.Errorf("reload: hashing %s: %w", f, err)
 	}
 	defer file.Close()
+	fi, err := file.Stat()
+	if err != nil {
+		return nil, false, fmt.Errorf("reload: hashing %s: %w", f, err)
+	}
+	if !fi.Mode().IsRegular() {
+		// A directory fails to read; a pipe or device could block forever.
+		return nil, false, fmt.Errorf("reload: hashing %s: not a regular file", f)
+	}
 	h := sha256.New()
 	if _, err := io.Copy(h, file); err != nil {
 		return nil, false, fmt.Errorf("reload: hashing %s: %w", f, err)

@@ -374,6 +374,20 @@ func TestDirectoryCreatedLater(t *testing.T) {
 	exactlyOne(t, w, "written")
 }
 
+// A dangling symlink does not stop New (it broke Traefik's startup); the
+// target appearing fires.
+func TestDanglingSymlink(t *testing.T) {
+	t.Parallel()
+	target := filepath.Join(t.TempDir(), "real.hcl")
+	link := filepath.Join(t.TempDir(), "site.hcl")
+	must(t, os.Symlink(target, link))
+	w, _ := start(t, []string{link}, testOpts)
+	write(t, target, "now it exists\n")
+	exactlyOne(t, w, "target created")
+	write(t, target, "edited\n")
+	exactlyOne(t, w, "target edited")
+}
+
 func TestUnrelatedFilesDoNotFire(t *testing.T) {
 	t.Parallel()
 	path := newSite(t)
@@ -624,5 +638,8 @@ func TestHash(t *testing.T) {
 	}
 	if _, err := Hash([]string{dir}); err == nil {
 		t.Fatal("hashing a directory: no error")
+	}
+	if _, err := Hash([]string{os.DevNull}); err == nil {
+		t.Fatal("hashing a device: no error")
 	}
 }
