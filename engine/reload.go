@@ -49,7 +49,7 @@ func (s *Server) Reload(ctx context.Context, cfg *config.Config) (*ReloadReport,
 	if err != nil {
 		return nil, err
 	}
-	state, err := p.life.startup(ctx, p.apps, 0)
+	state, err := p.life.startup(ctx, p.apps, s.opts.WorkerNum)
 	if err != nil {
 		s.discard(p, old)
 		return nil, err

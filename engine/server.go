@@ -35,18 +35,43 @@ type Server struct {
 	pipeline atomic.Pointer[Pipeline]
 	shutting atomic.Bool
 
+	opts     Options
+	requests atomic.Int64
+
 	mu        sync.Mutex
 	acceptors map[string]*acceptor
 	retiring  sync.WaitGroup
 	gen       int
 }
 
+// Options are the settings of a Server that do not come from the config:
+// how it runs inside a process manager.
+type Options struct {
+	// Inherited returns an already-open listening socket for a listener
+	// (a worker's socket inherited from its master, a systemd-activated
+	// socket, a socket handed over by a binary upgrade), or nil to bind
+	// one. The Server owns what it returns.
+	Inherited func(lc *config.Listener) net.Listener
+	// MaxRequests, when positive, calls OnMaxRequests once, after that many
+	// requests have started (worker recycling).
+	MaxRequests   int64
+	OnMaxRequests func()
+	// WorkerNum is the worker number shown in lifespan scopes (0 in a
+	// single-process server).
+	WorkerNum int
+}
+
 // New compiles cfg into a Server; nothing is bound until Start.
 func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
+	return NewWithOptions(cfg, log, Options{})
+}
+
+// NewWithOptions is New with process settings.
+func NewWithOptions(cfg *config.Config, log *slog.Logger, opts Options) (*Server, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	s := &Server{log: log, acceptors: map[string]*acceptor{}, gen: 1}
+	s := &Server{log: log, acceptors: map[string]*acceptor{}, gen: 1, opts: opts}
 	p, err := s.compile(cfg, nil)
 	if err != nil {
 		return nil, err
@@ -90,7 +115,7 @@ func (s *Server) Start(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	p := s.pipeline.Load()
-	state, err := p.life.startup(ctx, p.apps, 0)
+	state, err := p.life.startup(ctx, p.apps, s.opts.WorkerNum)
 	if err != nil {
 		return err
 	}
@@ -143,7 +168,14 @@ func (s *Server) plan(p *Pipeline) (*bindPlan, error) {
 		info := p.infos[lc.Name]
 		a := s.findAcceptor(lc)
 		if a == nil {
-			raw, err := listen(lc)
+			var raw net.Listener
+			var err error
+			if s.opts.Inherited != nil {
+				raw = s.opts.Inherited(lc)
+			}
+			if raw == nil {
+				raw, err = Listen(lc)
+			}
 			if err != nil {
 				pl.abort()
 				return nil, fmt.Errorf("listener %q: %w", lc.Name, err)
@@ -383,9 +415,9 @@ func tlsConfig(lc *config.Listener, t *target) (*tls.Config, error) {
 	return cfg, nil
 }
 
-// listen binds a TCP address or a Unix socket (removing a stale socket file
+// Listen binds a TCP address or a Unix socket (removing a stale socket file
 // nobody listens on, and applying the configured mode).
-func listen(lc *config.Listener) (net.Listener, error) {
+func Listen(lc *config.Listener) (net.Listener, error) {
 	if lc.Network != "unix" {
 		return net.Listen("tcp", lc.Addr)
 	}
@@ -463,6 +495,9 @@ func (h *listenerHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if status, reason, bad := GuardRejection(r.Context()); bad {
 		rejectStatus(w, status, reason)
 		return
+	}
+	if max := h.srv.opts.MaxRequests; max > 0 && h.srv.requests.Add(1) == max {
+		go h.srv.opts.OnMaxRequests()
 	}
 	p := h.srv.pipeline.Load()
 	for {
