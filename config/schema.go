@@ -127,6 +127,7 @@ func DefaultServer() Server {
 		LogLevel:               "info",
 		LogFormat:              "auto",
 		GracefulTimeout:        Duration(30 * time.Second),
+		HeartbeatTimeout:       Duration(30 * time.Second),
 		Watch:                  true,
 		Lifespan:               "auto",
 		LifespanStartupTimeout: Duration(30 * time.Second),
@@ -152,6 +153,11 @@ func (l *loader) server(blocks []*hclsyntax.Block) {
 	c.atLeast("workers", s.Workers, 0)
 	c.atLeast("max_requests", s.MaxRequests, 0)
 	c.atLeast("max_requests_jitter", s.MaxRequestsJitter, 0)
+	if s.HeartbeatTimeout < Duration(time.Second) {
+		if r, ok := c.at("heartbeat_timeout"); ok {
+			l.errorAt(r, "heartbeat_timeout must be at least 1s", fmt.Sprintf("got %s", s.HeartbeatTimeout.D()))
+		}
+	}
 	c.limits(&s.Limits)
 	l.cfg.Server = s
 }

@@ -50,7 +50,13 @@ type Server struct {
 	MaxRequests       int      `hcl:"max_requests,optional"`
 	MaxRequestsJitter int      `hcl:"max_requests_jitter,optional"`
 	GracefulTimeout   Duration `hcl:"graceful_timeout,optional"` // 30s
-	Watch             bool     `hcl:"watch,optional"`            // true
+	// HeartbeatTimeout is how long a worker may stay silent before the
+	// master kills and replaces it (30s; workers > 0 only).
+	HeartbeatTimeout Duration `hcl:"heartbeat_timeout,optional"`
+	// ReusePort makes each worker bind its own SO_REUSEPORT socket instead
+	// of sharing the master's (TCP listeners, workers > 0 only).
+	ReusePort bool `hcl:"reuse_port,optional"`
+	Watch     bool `hcl:"watch,optional"` // true
 
 	// Lifespan is auto | on | off (auto).
 	Lifespan               string   `hcl:"lifespan,optional"`
