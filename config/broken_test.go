@@ -328,6 +328,8 @@ site "app" {
 		pos: "2:13", want: `unknown pubsub backend "kafka"`},
 	{name: "pubsub pool_size zero", src: "pubsub {\n  backend   = \"redis\"\n  url       = \"redis://localhost\"\n  pool_size = 0\n}\n",
 		pos: "4:15", want: `pool_size must be at least 1`},
+	{name: "proxy_protocol bad cidr", src: "listener \"web\" {\n  address = \"127.0.0.1:0\"\n  proxy_protocol {\n    trusted = [\"10.0.0.0/99\"]\n  }\n}\n",
+		pos: "4:15", want: `invalid proxy_protocol trusted address`},
 	{name: "unknown pubsub option", src: "pubsub {\n  poolsize = 3\n}\n",
 		pos: "2:3", want: `unknown pubsub option "poolsize"; did you mean "pool_size"?`},
 	{name: "pubsub negative replay", src: "pubsub {\n  replay = -1\n}\n",

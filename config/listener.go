@@ -23,7 +23,13 @@ type listenerSpec struct {
 	Mode    os.FileMode `hcl:"mode,optional"`
 	HTTP2   bool        `hcl:"http2,optional"`
 	TLS     *tlsSpec    `hcl:"tls,block"`
+	Proxy   *proxySpec  `hcl:"proxy_protocol,block"`
 	Limits
+}
+
+// proxySpec is the HCL shape of a proxy_protocol block.
+type proxySpec struct {
+	Trusted []string `hcl:"trusted"`
 }
 
 // tlsSpec is the HCL shape of a tls block.
@@ -58,6 +64,23 @@ func (l *loader) listener(b *hclsyntax.Block) {
 	}
 	if rng, ok := c.at("mode"); ok && ln.Network == "tcp" {
 		l.errorAt(rng, "mode applies only to unix sockets", fmt.Sprintf("listener %q listens on TCP address %q", name, ln.Address))
+	}
+	if spec.Proxy != nil {
+		for _, pb := range b.Body.Blocks {
+			if pb.Type != "proxy_protocol" {
+				continue
+			}
+			prefixes, err := ParsePrefixes(spec.Proxy.Trusted)
+			if err != nil {
+				rng := pb.DefRange()
+				if a, ok := pb.Body.Attributes["trusted"]; ok {
+					rng = a.Expr.Range()
+				}
+				l.errorAt(rng, "invalid proxy_protocol trusted address", err.Error())
+				break
+			}
+			ln.ProxyProtocol = &ProxyProtocol{Trusted: prefixes}
+		}
 	}
 	if spec.TLS != nil {
 		for _, tb := range b.Body.Blocks {

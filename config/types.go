@@ -1,6 +1,7 @@
 package config
 
 import (
+	"net/netip"
 	"os"
 	"time"
 
@@ -119,9 +120,19 @@ type Listener struct {
 	TLS *TLS
 	// HTTP2 enables h2 over TLS and h2c (prior knowledge) without.
 	HTTP2 bool
+	// ProxyProtocol, when set, reads a PROXY protocol (v1 or v2) header on
+	// connections from trusted peers.
+	ProxyProtocol *ProxyProtocol
 	// Limits are the server's limits with this listener's overrides.
 	Limits   Limits
 	DefRange hcl.Range
+}
+
+// ProxyProtocol is a listener's proxy_protocol block.
+type ProxyProtocol struct {
+	// Trusted are the peers whose connections start with a PROXY header;
+	// others are served as they are.
+	Trusted []netip.Prefix
 }
 
 // TLS is a listener's tls block. Paths are absolute.

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -40,8 +41,9 @@ type target struct {
 	certPEM  *atomicString
 	srv      *http.Server
 	conns    *connQueue
-	guard    *guardConfig // nil on TLS listeners
-	tls      *tls.Config  // nil on cleartext listeners
+	guard    *guardConfig   // nil on TLS listeners
+	tls      *tls.Config    // nil on cleartext listeners
+	proxy    []netip.Prefix // peers that send a PROXY header; nil: none
 	maxConns int64
 	served   chan error
 }
@@ -72,6 +74,19 @@ func (a *acceptor) run() {
 			continue
 		}
 		delay = 0
+		if t := a.target.Load(); t != nil && t.proxy != nil && trustedPeer(c, t.proxy) {
+			// Reading the PROXY header must not hold up the accept loop.
+			go func() {
+				pc, err := readProxyHeader(c)
+				if err != nil {
+					a.log.Debug("closing connection", "peer", c.RemoteAddr().String(), "err", err)
+					_ = c.Close()
+					return
+				}
+				a.dispatch(pc)
+			}()
+			continue
+		}
 		a.dispatch(c)
 	}
 }

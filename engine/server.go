@@ -278,6 +278,9 @@ func sameListener(a, b *config.Listener) bool {
 	if a.Name != b.Name || a.HTTP2 != b.HTTP2 || a.Limits != b.Limits || a.Mode != b.Mode {
 		return false
 	}
+	if !reflect.DeepEqual(a.ProxyProtocol, b.ProxyProtocol) {
+		return false
+	}
 	if (a.TLS == nil) != (b.TLS == nil) {
 		return false
 	}
@@ -291,6 +294,9 @@ func (s *Server) newTarget(a *acceptor, lc *config.Listener, info *listenerInfo)
 	lim := lc.Limits
 	t := &target{name: lc.Name, cfg: lc, conns: newConnQueue(a.ln.Addr()), maxConns: int64(lim.MaxConnections),
 		served: make(chan error, 1), certPEM: &atomicString{}}
+	if lc.ProxyProtocol != nil {
+		t.proxy = lc.ProxyProtocol.Trusted
+	}
 	if lc.TLS == nil {
 		t.guard = newGuardConfig(GuardOptions{
 			MaxRequestLine: int(lim.MaxRequestLine), MaxHeaderBytes: int(lim.MaxHeaderBytes),
