@@ -15,9 +15,12 @@ import (
 
 // Message is one published message.
 type Message struct {
-	// Channel is the channel the message was published to.
+	// Channel is the channel the message was published to (set by the
+	// broker on delivery; ignored by Publish).
 	Channel string
-	// Data is the payload.
+	// Data is the payload. Publish does not keep the caller's slice, so
+	// it may be reused once Publish returns. On delivery, Data may be
+	// shared by every subscriber of the message: treat it as read-only.
 	Data []byte
 	// Event and ID are optional SSE fields carried along (the sse handler
 	// sends them as "event:" and "id:").
@@ -29,7 +32,8 @@ type Message struct {
 }
 
 // Broker is a publish/subscribe backend. Its methods are safe for
-// concurrent use.
+// concurrent use. Publish never blocks on a slow subscriber: a subscriber
+// whose queue is full misses the message (see the backends' docs).
 type Broker interface {
 	// Publish sends msg to every current subscriber of channel. It fails
 	// fast with an error wrapping ErrUnavailable when the backend cannot be
@@ -44,10 +48,13 @@ type Broker interface {
 
 // Subscription is one subscriber's view of a channel.
 type Subscription interface {
-	// C delivers the channel's messages; it is closed when the
-	// subscription ends.
+	// C delivers the channel's messages, in order, through a bounded
+	// queue; it is closed when the subscription ends (messages already
+	// queued can still be read first).
 	C() <-chan Message
-	// Close ends the subscription; C is closed soon after.
+	// Close ends the subscription; C is closed soon after. It is
+	// idempotent and may be called from any goroutine, also after the
+	// broker was closed.
 	Close()
 }
 

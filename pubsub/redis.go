@@ -82,10 +82,12 @@ type RedisStats struct {
 // the message for that subscriber only; Publish and the reader never
 // block on a subscriber).
 //
-// Messages travel in a small binary frame (see wire.go) so Event, ID and
-// Origin cross processes; payloads published by other tools are delivered
-// as plain Data. Delivery is at-most-once and Redis keeps nothing: Redis
-// is no Replayer.
+// Messages travel as one Redis message each, in a small binary frame so
+// Event, ID and Origin cross processes: the bytes 00 70 67 01, then Event,
+// ID and Origin, each as a uvarint length followed by its bytes, then Data
+// as is. A payload that is not such a frame (published by redis-cli or
+// another service) is delivered verbatim as Data. Delivery is at-most-once
+// and Redis keeps nothing: Redis is no Replayer.
 //
 // Outages: NewRedis never touches the network, so pagi starts while Redis
 // is down. A health goroutine checks Redis every second. While Redis is
@@ -370,9 +372,11 @@ func (r *Redis) reconcile(channel string) {
 	}
 }
 
-// Healthy reports whether Redis answered the last check: false before the
-// first successful contact, during an outage and after Close. The publish
-// handler answers 503 when it is false.
+// Healthy reports whether Redis is reachable as far as the broker knows
+// (from its health check, every second, and from failed publishes): false
+// before the first successful contact, during an outage and after Close.
+// Once an outage is noticed, Publish fails at once with ErrUnavailable
+// (which the publish handler turns into 503) until Healthy is true again.
 func (r *Redis) Healthy() bool {
 	if r.closed.Load() {
 		return false
