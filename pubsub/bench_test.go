@@ -2,6 +2,7 @@ package pubsub
 
 import (
 	"context"
+	"github.com/pagihq/pagi/internal/redistest"
 	"strconv"
 	"sync"
 	"testing"
@@ -84,7 +85,7 @@ func reportFanOut(b *testing.B, m *Memory) {
 // stream publishes from one goroutine and receives in another
 // (throughput, ns per message).
 func BenchmarkRedisRoundTrip(b *testing.B) {
-	srv := startRedis(b)
+	srv := redistest.Start(b)
 	pub, err := NewRedis(RedisOptions{URL: srv.URL(), Logger: newDiscardLogger()})
 	if err != nil {
 		b.Fatal(err)

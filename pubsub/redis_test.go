@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"github.com/pagihq/pagi/internal/redistest"
 	"strconv"
 	"strings"
 	"testing"
@@ -28,7 +29,7 @@ func newTestRedis(t *testing.T, url string, opts RedisOptions) *Redis {
 }
 
 // control returns a plain go-redis client for inspecting srv.
-func control(t *testing.T, srv *redisServer) *redis.Client {
+func control(t *testing.T, srv *redistest.Server) *redis.Client {
 	t.Helper()
 	c := redis.NewClient(&redis.Options{Addr: srv.Addr(), MaxRetries: -1})
 	t.Cleanup(func() { _ = c.Close() })
@@ -110,7 +111,7 @@ func resumes(t *testing.T, pub Broker, sub Subscription, within time.Duration) {
 
 func TestRedisAcrossProcesses(t *testing.T) {
 	t.Parallel()
-	srv := startRedis(t)
+	srv := redistest.Start(t)
 	ctl := control(t, srv)
 	a := newTestRedis(t, srv.URL(), RedisOptions{})
 	b := newTestRedis(t, srv.URL(), RedisOptions{})
@@ -167,7 +168,7 @@ func TestRedisAcrossProcesses(t *testing.T) {
 
 func TestRedisForeignPayload(t *testing.T) {
 	t.Parallel()
-	srv := startRedis(t)
+	srv := redistest.Start(t)
 	ctl := control(t, srv)
 	b := newTestRedis(t, srv.URL(), RedisOptions{})
 	ctx := context.Background()
@@ -185,7 +186,7 @@ func TestRedisForeignPayload(t *testing.T) {
 
 func TestRedisOneSubscriberConnection(t *testing.T) {
 	t.Parallel()
-	srv := startRedis(t)
+	srv := redistest.Start(t)
 	ctl := control(t, srv)
 	b := newTestRedis(t, srv.URL(), RedisOptions{})
 	ctx := context.Background()
@@ -236,7 +237,7 @@ func TestRedisOneSubscriberConnection(t *testing.T) {
 
 func TestRedisSubscriberConnectionKilled(t *testing.T) {
 	t.Parallel()
-	srv := startRedis(t)
+	srv := redistest.Start(t)
 	ctl := control(t, srv)
 	log, logs := newTestLogger()
 	b := newTestRedis(t, srv.URL(), RedisOptions{Logger: log})
@@ -270,7 +271,7 @@ func TestRedisSubscriberConnectionKilled(t *testing.T) {
 
 func TestRedisOutage(t *testing.T) {
 	t.Parallel()
-	srv := startRedis(t)
+	srv := redistest.Start(t)
 	log, logs := newTestLogger()
 	b := newTestRedis(t, srv.URL(), RedisOptions{Logger: log})
 	ctx := context.Background()
@@ -329,7 +330,7 @@ func TestRedisOutage(t *testing.T) {
 
 func TestRedisHungServer(t *testing.T) {
 	t.Parallel()
-	srv := startRedis(t)
+	srv := redistest.Start(t)
 	log, logs := newTestLogger()
 	b := newTestRedis(t, srv.URL(), RedisOptions{Logger: log})
 	ctx := context.Background()
@@ -359,7 +360,7 @@ func TestRedisHungServer(t *testing.T) {
 
 func TestRedisStartsWhileDown(t *testing.T) {
 	t.Parallel()
-	srv := newRedisServer(t) // not running
+	srv := redistest.New(t) // not running
 	log, logs := newTestLogger()
 	start := time.Now()
 	b := newTestRedis(t, srv.URL(), RedisOptions{Logger: log})
@@ -389,7 +390,7 @@ func TestRedisStartsWhileDown(t *testing.T) {
 
 func TestRedisCloseAndLimits(t *testing.T) {
 	t.Parallel()
-	srv := startRedis(t)
+	srv := redistest.Start(t)
 	ctl := control(t, srv)
 	b, err := NewRedis(RedisOptions{URL: srv.URL(), MaxMessageBytes: 8, Logger: newDiscardLogger()})
 	if err != nil {

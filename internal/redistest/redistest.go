@@ -1,4 +1,7 @@
-package pubsub
+// Package redistest starts real redis-server processes for tests: on a
+// port of their own, stoppable and restartable on the same port, killed when
+// the test ends.
+package redistest
 
 import (
 	"bufio"
@@ -15,9 +18,9 @@ import (
 	"time"
 )
 
-// redisServer is a real redis-server started for one test, on a port of
+// Server is a real redis-server started for one test, on a port of
 // its own, that can be stopped and started again on the same port.
-type redisServer struct {
+type Server struct {
 	tb   testing.TB
 	bin  string
 	port int
@@ -28,9 +31,9 @@ type redisServer struct {
 	out *bytes.Buffer
 }
 
-// needRedisServer returns the path of redis-server, or ends the test: a
+// Need returns the path of redis-server, or ends the test: a
 // failure when CI=true, a skip otherwise.
-func needRedisServer(tb testing.TB) string {
+func Need(tb testing.TB) string {
 	tb.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
@@ -64,30 +67,30 @@ func freePort(tb testing.TB) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-// newRedisServer prepares a server on a free port without starting it.
-func newRedisServer(tb testing.TB) *redisServer {
+// New prepares a server on a free port without starting it.
+func New(tb testing.TB) *Server {
 	tb.Helper()
-	s := &redisServer{tb: tb, bin: needRedisServer(tb), port: freePort(tb), dir: tb.TempDir()}
+	s := &Server{tb: tb, bin: Need(tb), port: freePort(tb), dir: tb.TempDir()}
 	tb.Cleanup(s.Stop)
 	return s
 }
 
-// startRedis starts a server for the test; it is killed at cleanup.
-func startRedis(tb testing.TB) *redisServer {
+// Start starts a server for the test; it is killed at cleanup.
+func Start(tb testing.TB) *Server {
 	tb.Helper()
-	s := newRedisServer(tb)
+	s := New(tb)
 	s.Start()
 	return s
 }
 
 // Addr is the server's host:port.
-func (s *redisServer) Addr() string { return "127.0.0.1:" + strconv.Itoa(s.port) }
+func (s *Server) Addr() string { return "127.0.0.1:" + strconv.Itoa(s.port) }
 
 // URL is the server's redis:// URL.
-func (s *redisServer) URL() string { return "redis://" + s.Addr() + "/0" }
+func (s *Server) URL() string { return "redis://" + s.Addr() + "/0" }
 
 // Start runs the server and waits until it answers PING.
-func (s *redisServer) Start() {
+func (s *Server) Start() {
 	s.tb.Helper()
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -117,7 +120,7 @@ func (s *redisServer) Start() {
 
 // Stop kills the server (like a crash) and waits for it to exit. It does
 // nothing when the server is not running.
-func (s *redisServer) Stop() {
+func (s *Server) Stop() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.cmd == nil {
@@ -131,12 +134,12 @@ func (s *redisServer) Stop() {
 
 // Pause freezes the server (SIGSTOP): connections stay open but nothing
 // answers, like a hung server or a network black hole.
-func (s *redisServer) Pause() { s.signal(syscall.SIGSTOP) }
+func (s *Server) Pause() { s.signal(syscall.SIGSTOP) }
 
 // Resume undoes Pause.
-func (s *redisServer) Resume() { s.signal(syscall.SIGCONT) }
+func (s *Server) Resume() { s.signal(syscall.SIGCONT) }
 
-func (s *redisServer) signal(sig os.Signal) {
+func (s *Server) signal(sig os.Signal) {
 	s.tb.Helper()
 	s.mu.Lock()
 	defer s.mu.Unlock()
