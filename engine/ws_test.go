@@ -10,6 +10,7 @@ import (
 
 	"github.com/gorilla/websocket"
 	"github.com/pagihq/pagi"
+	"github.com/pagihq/pagi/config"
 )
 
 // wsEcho accepts (choosing the first offered subprotocol) and echoes every
@@ -179,4 +180,135 @@ func TestWebSocketAbruptDrop(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("no websocket.disconnect")
 	}
+}
+
+// tunedModule is a handler module with WebSocket options.
+type tunedModule struct {
+	app  pagi.App
+	opts config.WebSocketOptions
+}
+
+func (m *tunedModule) BuildApp(*config.BuildContext) (pagi.App, error) { return m.app, nil }
+func (m *tunedModule) WebSocketOptions() config.WebSocketOptions       { return m.opts }
+
+func TestWebSocketQueueOverflowCloses1008(t *testing.T) {
+	disc := make(chan *pagi.WebSocketDisconnect, 1)
+	stall := make(chan struct{})
+	app := func(ctx context.Context, s *pagi.Scope, receive pagi.Receive, send pagi.Send) error {
+		if s.Type != pagi.ScopeWebSocket {
+			return pagi.ErrUnsupportedScope
+		}
+		_, _ = receive(ctx)
+		_ = send(ctx, &pagi.WebSocketAccept{})
+		<-stall // a slow app: messages pile up
+		for {
+			ev, err := receive(ctx)
+			if err != nil {
+				return err
+			}
+			if d, ok := ev.(*pagi.WebSocketDisconnect); ok {
+				disc <- d
+				return nil
+			}
+		}
+	}
+	cfg := testConfig(nil, "/")
+	cfg.Sites[0].Routes[0].Handler.Module = &tunedModule{app: app, opts: config.WebSocketOptions{MaxQueue: 5}}
+	ts := startConfig(t, cfg)
+	c, _, err := websocket.DefaultDialer.Dial("ws://"+ts.Addr("web").String()+"/", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for i := range 20 {
+		if err := c.WriteMessage(websocket.TextMessage, []byte{byte('a' + i)}); err != nil {
+			break
+		}
+	}
+	_, _, err = c.ReadMessage()
+	var ce *websocket.CloseError
+	if !errors.As(err, &ce) || ce.Code != websocket.ClosePolicyViolation {
+		t.Errorf("client saw %v, want close 1008", err)
+	}
+	close(stall)
+	select {
+	case d := <-disc:
+		if d.Code != 1008 || d.Reason != pagi.ReasonQueueOverflow {
+			t.Errorf("app saw %+v", d)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no websocket.disconnect")
+	}
+}
+
+func TestWebSocketKeepaliveTimeout(t *testing.T) {
+	disc := make(chan *pagi.WebSocketDisconnect, 1)
+	app := func(ctx context.Context, s *pagi.Scope, receive pagi.Receive, send pagi.Send) error {
+		if s.Type != pagi.ScopeWebSocket {
+			return pagi.ErrUnsupportedScope
+		}
+		_, _ = receive(ctx)
+		_ = send(ctx, &pagi.WebSocketAccept{})
+		_ = send(ctx, &pagi.WebSocketKeepalive{Interval: 50 * time.Millisecond, Timeout: 100 * time.Millisecond})
+		for {
+			ev, err := receive(ctx)
+			if err != nil {
+				return err
+			}
+			if d, ok := ev.(*pagi.WebSocketDisconnect); ok {
+				disc <- d
+				return nil
+			}
+		}
+	}
+	ts := serveApp(t, app, "/")
+	// A client that never reads never answers pings.
+	c, _, err := websocket.DefaultDialer.Dial("ws://"+ts.Addr("web").String()+"/", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	select {
+	case d := <-disc:
+		if d.Code != 1006 || d.Reason != pagi.ReasonKeepaliveTimeout {
+			t.Errorf("app saw %+v", d)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("keepalive timeout never fired")
+	}
+}
+
+func TestWebSocketKeepaliveAnswered(t *testing.T) {
+	disc := make(chan *pagi.WebSocketDisconnect, 1)
+	app := func(ctx context.Context, s *pagi.Scope, receive pagi.Receive, send pagi.Send) error {
+		if s.Type != pagi.ScopeWebSocket {
+			return pagi.ErrUnsupportedScope
+		}
+		_, _ = receive(ctx)
+		_ = send(ctx, &pagi.WebSocketAccept{})
+		_ = send(ctx, &pagi.WebSocketKeepalive{Interval: 30 * time.Millisecond, Timeout: 200 * time.Millisecond})
+		ev, _ := receive(ctx)
+		if d, ok := ev.(*pagi.WebSocketDisconnect); ok {
+			disc <- d
+		}
+		return nil
+	}
+	ts := serveApp(t, app, "/")
+	c, _, err := websocket.DefaultDialer.Dial("ws://"+ts.Addr("web").String()+"/", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		for {
+			if _, _, err := c.ReadMessage(); err != nil { // answers pings
+				return
+			}
+		}
+	}()
+	select {
+	case d := <-disc:
+		t.Fatalf("a client answering pings was dropped: %+v", d)
+	case <-time.After(600 * time.Millisecond):
+	}
+	c.Close()
 }

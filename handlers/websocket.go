@@ -113,25 +113,38 @@ func (w *WebSocket) BuildApp(ctx *config.BuildContext) (pagi.App, error) {
 		if _, err := receive(c); err != nil { // websocket.connect
 			return err
 		}
-		var name string
-		if broker != nil {
-			var err error
-			if name, err = channel.name(s); err != nil {
-				return pagi.Respond(c, s, send, 400, nil, []byte(err.Error()))
-			}
-		}
-		if err := send(c, &pagi.WebSocketAccept{Subprotocol: chooseSubprotocol(protos, s.Subprotocols)}); err != nil {
-			return err
-		}
-		if keepalive.Interval > 0 {
-			if err := send(c, keepalive); err != nil {
+		accept := func() error {
+			if err := send(c, &pagi.WebSocketAccept{Subprotocol: chooseSubprotocol(protos, s.Subprotocols)}); err != nil {
 				return err
 			}
+			if keepalive.Interval > 0 {
+				return send(c, keepalive)
+			}
+			return nil
 		}
 		if broker == nil {
+			if err := accept(); err != nil {
+				return err
+			}
 			return echoLoop(c, receive, send)
 		}
-		return relay(c, broker, name, w.SkipSender, receive, send)
+		name, err := channel.name(s)
+		if err != nil {
+			return pagi.Respond(c, s, send, 400, nil, []byte(err.Error()))
+		}
+		// Subscribe before accepting, so a client that sees the handshake
+		// complete misses nothing published after it.
+		c, cancel := context.WithCancel(c)
+		defer cancel()
+		sub, err := broker.Subscribe(c, name)
+		if err != nil {
+			return fmt.Errorf("subscribe %s: %w", name, err)
+		}
+		defer sub.Close()
+		if err := accept(); err != nil {
+			return err
+		}
+		return relay(c, cancel, broker, sub, name, w.SkipSender, receive, send)
 	}, nil
 }
 
@@ -164,14 +177,8 @@ func echoLoop(ctx context.Context, receive pagi.Receive, send pagi.Send) error {
 
 // relay publishes what the client sends and sends the client what the
 // channel carries. This goroutine receives; a second one sends.
-func relay(ctx context.Context, broker pubsub.Broker, channel string, skipSender bool, receive pagi.Receive, send pagi.Send) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	sub, err := broker.Subscribe(ctx, channel)
-	if err != nil {
-		return fmt.Errorf("subscribe %s: %w", channel, err)
-	}
-	defer sub.Close()
+func relay(ctx context.Context, cancel context.CancelFunc, broker pubsub.Broker, sub pubsub.Subscription, channel string,
+	skipSender bool, receive pagi.Receive, send pagi.Send) error {
 	origin := "ws-" + strconv.FormatUint(connectionIDs.Add(1), 10)
 	sendDone := make(chan error, 1)
 	go func() {
