@@ -63,6 +63,9 @@ for cat in sorted(by_cat, key=int):
     c = by_cat[cat]
     print(f"| {cat} | {sum(c.values())} | {c['OK']} | {c['NON-STRICT']} | {c['INFORMATIONAL']} | {c['FAILED']} | {c['UNIMPLEMENTED']} |")
 print(f"| all | {sum(total.values())} | {total['OK']} | {total['NON-STRICT']} | {total['INFORMATIONAL']} | {total['FAILED']} | {total['UNIMPLEMENTED']} |")
+info = sorted((k for k, r in idx.items() if r["behavior"] in ("INFORMATIONAL", "NON-STRICT")), key=lambda s: [int(x) for x in s.split(".")])
+if info:
+    print("non-strict or informational:", " ".join(f"{k}={idx[k]['behavior'][:4]}" for k in info))
 bad = sorted((k for k, r in idx.items() if r["behavior"] in ("FAILED", "UNIMPLEMENTED")), key=lambda s: [int(x) for x in s.split(".")])
 if bad:
     print("failed:", " ".join(bad))
