@@ -8,6 +8,8 @@ cd "$(dirname "$0")/.."
 need_apt=()
 command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
 command -v curl >/dev/null 2>&1 || need_apt+=(curl)
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)      # browser tests (e2e/)
+command -v node >/dev/null 2>&1 || need_apt+=(nodejs npm)
 if ((${#need_apt[@]})); then
   if [ "$(id -u)" = 0 ]; then
     echo "== installing ${need_apt[*]}"
@@ -17,6 +19,11 @@ if ((${#need_apt[@]})); then
     echo "missing ${need_apt[*]}: install them (apt-get install ${need_apt[*]}) or run as root" >&2
     exit 1
   fi
+fi
+
+if [ ! -d e2e/node_modules/playwright-core ]; then
+  echo "== npm ci (e2e)"
+  (cd e2e && npm ci --no-audit --no-fund >/dev/null)
 fi
 
 echo "== go vet"
