@@ -4,14 +4,17 @@
 #   ws    WebSocket echo: pagi `websocket { echo = true }` against a plain
 #         gorilla/websocket echo (bench/baseline -ws), the same bench/ws client
 #         settings for both, alternating which goes first; median round
-#         trips/s of REPS runs and the ratio pagi/gorilla (target >= 0.9).
+#         trips/s of REPS runs and the ratio pagi/gorilla (target >= 0.9);
+#         also round trips per CPU-second of each server, which a busy
+#         machine disturbs less than round trips per second.
 #   idle  memory of IDLE idle WebSocket connections on a channel route:
 #         /_stats?gc=1 RSS and heap in use before and while they are open,
-#         per connection (target < 24 KiB).
+#         per connection (target < 24 KiB); the gorilla echo's RSS per idle
+#         connection beside it, for scale.
 #   sse   fan-out of EVENTS messages, 200 ms apart, to SUBS SSE subscribers
 #         (bench/sse), with the memory and the Redis pubsub backend (a
 #         throwaway redis-server); p50/p99 delivery latency (target p99 <
-#         100 ms).
+#         100 ms), and the CPU time server and client spend per event.
 #
 #   bench/live.sh                    # all parts
 #   DUR=5s REPS=1 bench/live.sh ws   # some parts
@@ -19,8 +22,11 @@
 #
 # Servers (pagi, the baseline, redis-server) run pinned to CPU 0 and the
 # clients to CPU 1 when taskset exists; everything is on 127.0.0.1. Each
-# client run is bounded with timeout. Prints a markdown table at the end;
-# progress goes to stderr.
+# client run is bounded with timeout. Prints a markdown table and the load
+# average at the end (a loaded machine starves the pinned processes: compare
+# the CPU figures); progress goes to stderr. ulimit -n is raised to 100000,
+# or to the hard limit where that is lower (a container without
+# CAP_SYS_RESOURCE); 10,000 connections need a little over 10,000.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DUR=${DUR:-10s} # seconds, with the s
@@ -92,6 +98,8 @@ listener "live" {
 }
 HCL
 }
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo NA; } # user+system clock ticks
+TICKS=$(getconf CLK_TCK)
 start_pagi() { # start_pagi NAME: runs $tmp/NAME.hcl, sets pagi_pid
   "${pin_server[@]}" "$tmp/pagi" run --no-watch "$tmp/$1.hcl" 2>"$tmp/$1.log" &
   pagi_pid=$!
@@ -113,28 +121,34 @@ HCL
   start_pagi echo
   wait_port $P_BASE
   wait_port $P_ECHO
-  local raw=() pg=() rawp99=() pgp99=() errs=0
+  # Besides throughput, round trips per CPU-second of the server: on a
+  # shared machine it is steadier than round trips per wall-clock second.
+  local raw=() pg=() rawp99=() pgp99=() raweff=() pgeff=() errs=0
   for rep in $(seq "$REPS"); do
     if ((rep % 2)); then order=(raw pagi); else order=(pagi raw); fi
     for who in "${order[@]}"; do
-      local url=ws://127.0.0.1:$P_ECHO/echo
-      [ "$who" = raw ] && url=ws://127.0.0.1:$P_BASE/
-      local out
+      local url=ws://127.0.0.1:$P_ECHO/echo spid=$pagi_pid
+      [ "$who" = raw ] && url=ws://127.0.0.1:$P_BASE/ spid=$base_pid
+      local out t0 t1
+      t0=$(cpu_ticks "$spid")
       out=$(timeout -k 5 $((secs + 60)) "${pin_client[@]}" "$tmp/ws" -url "$url" -conns "$CONNS" -duration "$DUR" -size "$SIZE") || out='{}'
-      log "ws echo rep $rep $who: $out"
-      local r p e
+      t1=$(cpu_ticks "$spid")
+      local r p e eff
       r=$(field round_trips_per_s <<<"$out") p=$(field p99_ms <<<"$out") e=$(field errors <<<"$out")
+      eff=$(calc "$(field round_trips <<<"$out") / (($t1 - $t0) / $TICKS)" 0)
+      log "ws echo rep $rep $who: $out server_cpu_s=$(calc "($t1 - $t0) / $TICKS" 2)"
       [ "$e" = 0 ] || errs=$((errs + 1))
-      if [ "$who" = raw ]; then raw+=("$r") rawp99+=("$p"); else pg+=("$r") pgp99+=("$p"); fi
+      if [ "$who" = raw ]; then raw+=("$r") rawp99+=("$p") raweff+=("$eff"); else pg+=("$r") pgp99+=("$p") pgeff+=("$eff"); fi
       sleep 1
     done
   done
   stop "$pagi_pid" "$base_pid"
-  local rm pm
-  rm=$(printf '%s\n' "${raw[@]}" | median) pm=$(printf '%s\n' "${pg[@]}" | median)
-  local ratio
+  local rm pm re pe ratio
+  rm=$(calc "$(printf "%s\n" "${raw[@]}" | median)" 0) pm=$(calc "$(printf "%s\n" "${pg[@]}" | median)" 0)
+  re=$(printf '%s\n' "${raweff[@]}" | median) pe=$(printf '%s\n' "${pgeff[@]}" | median)
   ratio=$(calc "$pm / $rm")
   row "| WebSocket echo, $CONNS conns × $SIZE B, median of $REPS × $DUR | $pm round trips/s (p99 $(printf '%s\n' "${pgp99[@]}" | median) ms) | $rm round trips/s (p99 $(printf '%s\n' "${rawp99[@]}" | median) ms) | ratio **$ratio** | ≥ 0.9 | $(calc "$ratio >= 0.9" 0 | yesno)$( ((errs)) && echo ", $errs runs with errors") |"
+  row "| WebSocket echo, round trips per server CPU-second | $pe | $re | ratio $(calc "$pe / $re") | | |"
 }
 
 # hold_idle URL FILE: hold $IDLE idle connections to URL in the background
@@ -242,16 +256,17 @@ HCL
     wait_port $P_SSE
     local out
     out=$(timeout -k 5 300 "${pin_client[@]}" "$tmp/sse" -url http://127.0.0.1:$P_SSE/events -subs "$SUBS" \
-      -publish http://127.0.0.1:$P_SSE/publish/news -events "$EVENTS" -sources "$SOURCES") || out='{}'
+      -publish http://127.0.0.1:$P_SSE/publish/news -events "$EVENTS" -sources "$SOURCES" -server-pid "$pagi_pid") || out='{}'
     log "sse $backend: $out"
     stop "$pagi_pid"
     [ -n "$redis_pid" ] && stop "$redis_pid"
     local p99
     p99=$(field p99_ms <<<"$out")
-    row "| SSE fan-out, $SUBS subscribers × $EVENTS events, $backend backend | p50 $(field p50_ms <<<"$out") ms, p99 **$p99 ms**, max $(field max_ms <<<"$out") ms; delivered $(field delivered <<<"$out") of $(field expected <<<"$out") | | | p99 < 100 ms | $(calc "$p99 < 100 && $(field delivered <<<"$out") == $(field expected <<<"$out")" 0 | yesno) |"
+    row "| SSE fan-out, $SUBS subscribers × $EVENTS events, $backend backend | p50 $(field p50_ms <<<"$out") ms, p99 **$p99 ms**, max $(field max_ms <<<"$out") ms; delivered $(field delivered <<<"$out") of $(field expected <<<"$out"); CPU per event (all subscribers): server $(calc "1000 * $(field publish_server_cpu_s <<<"$out") / $(field published <<<"$out")" 0) ms, client $(calc "1000 * $(field publish_client_cpu_s <<<"$out") / $(field published <<<"$out")" 0) ms | | | p99 < 100 ms | $(calc "$p99 < 100 && $(field delivered <<<"$out") == $(field expected <<<"$out")" 0 | yesno) |"
   done
 }
 
+load0=$(cut -d' ' -f1-3 /proc/loadavg)
 for part in $PARTS; do
   case $part in
     ws) part_ws ;;
@@ -263,3 +278,5 @@ done
 echo "| measure | pagi | gorilla/websocket baseline | result | target | met |"
 echo "|---|---|---|---|---|---|"
 cat "$tmp/rows"
+echo
+echo "$(nproc) CPUs; load average at start: $load0; at end: $(cut -d' ' -f1-3 /proc/loadavg)"

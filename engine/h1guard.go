@@ -482,6 +482,9 @@ func (c *guardConn) Read(p []byte) (int, error) {
 			if c.rerr != nil || c.eof {
 				return 0, c.takeErr()
 			}
+			// Nothing is buffered any more and nothing will be parsed:
+			// let the buffer go (long-lived upgraded connections).
+			c.buf = nil
 			return c.Conn.Read(p)
 		case gsRejected:
 			if c.synthOff < len(guardSynthetic) {

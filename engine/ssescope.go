@@ -35,6 +35,8 @@ type sseStream struct {
 	gone      string
 	keepStop  chan struct{}
 	buf       []byte
+	// deadlineSet is when the write deadline was last armed.
+	deadlineSet time.Time
 
 	bodyDone bool
 }
@@ -222,7 +224,11 @@ func (st *sseStream) write(b []byte) error {
 		return nil
 	}
 	if t := st.rt.ln.limits.RequestTimeout.D(); t > 0 {
-		_ = st.rc.SetWriteDeadline(time.Now().Add(t))
+		// Re-armed when half of it has passed, not on every event.
+		if now := time.Now(); now.Sub(st.deadlineSet) > t/2 {
+			st.deadlineSet = now
+			_ = st.rc.SetWriteDeadline(now.Add(t))
+		}
 	}
 	if _, err := st.w.Write(b); err != nil {
 		st.gone = pagi.ReasonWriteError

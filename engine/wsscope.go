@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/gorilla/websocket"
 	"github.com/pagihq/pagi"
@@ -64,7 +65,8 @@ type wsSession struct {
 	peerClosed chan struct{} // closed when the reader goroutine ends
 	keepStop   chan struct{}
 
-	writeMu sync.Mutex
+	writeMu     sync.Mutex
+	deadlineSet time.Time // when the write deadline was last armed (under writeMu)
 }
 
 func (rt *route) serveWebSocket(w http.ResponseWriter, r *http.Request) {
@@ -213,7 +215,9 @@ func (ws *wsSession) readLoop() {
 				ws.failClose(websocket.CloseInvalidFramePayloadData, "invalid UTF-8", pagi.ReasonProtocolError)
 				return
 			}
-			ev = &pagi.WebSocketReceive{Text: string(data)}
+			// data is a fresh slice gorilla will not touch again: share it
+			// as the string instead of copying it.
+			ev = &pagi.WebSocketReceive{Text: unsafe.String(unsafe.SliceData(data), len(data))}
 		} else {
 			ev = &pagi.WebSocketReceive{Bytes: data, Binary: true}
 		}
@@ -294,12 +298,18 @@ func (ws *wsSession) sendMessage(e *pagi.WebSocketSend) error {
 		if !utf8.ValidString(e.Text) {
 			return fmt.Errorf("%w: websocket.send text is not valid UTF-8", pagi.ErrInvalidEvent)
 		}
-		typ, data = websocket.TextMessage, []byte(e.Text)
+		// WriteMessage only reads data: no copy of the string is needed.
+		typ, data = websocket.TextMessage, unsafe.Slice(unsafe.StringData(e.Text), len(e.Text))
 	}
 	ws.writeMu.Lock()
 	defer ws.writeMu.Unlock()
 	if t := ws.rt.ln.limits.RequestTimeout.D(); t > 0 {
-		_ = conn.SetWriteDeadline(time.Now().Add(t))
+		// The stall deadline is re-armed when half of it has passed, not
+		// on every message.
+		if now := time.Now(); now.Sub(ws.deadlineSet) > t/2 {
+			ws.deadlineSet = now
+			_ = conn.SetWriteDeadline(now.Add(t))
+		}
 	}
 	if err := conn.WriteMessage(typ, data); err != nil {
 		ws.endWith(&pagi.WebSocketDisconnect{Code: websocket.CloseAbnormalClosure, Reason: pagi.ReasonWriteError})

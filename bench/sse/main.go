@@ -7,7 +7,9 @@
 // -interval apart, each one's body the publish time in Unix nanoseconds. Every
 // subscriber records, per event, the time from publish to delivery. It
 // prints one JSON line: p50/p99/max delivery latency and delivered/expected
-// event counts (expected: connected streams × accepted publishes).
+// event counts (expected: connected streams × accepted publishes), and for
+// the publish phase its wall time and the CPU time of the client and, with
+// -server-pid, of the server.
 //
 //	sse -url http://127.0.0.1:18392/events -subs 10000 \
 //	    -publish http://127.0.0.1:18392/publish/news -events 20
@@ -33,6 +35,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -49,6 +52,11 @@ type result struct {
 	MaxMs          float64 `json:"max_ms"`
 	Errors         int64   `json:"errors"`
 	FirstError     string  `json:"first_error,omitempty"`
+	// The publish phase: from the first publish to the last delivery, and
+	// the CPU time the client and the server (-server-pid) used meanwhile.
+	PublishSeconds   float64 `json:"publish_seconds"`
+	PublishClientCPU float64 `json:"publish_client_cpu_s"`
+	PublishServerCPU float64 `json:"publish_server_cpu_s,omitempty"`
 }
 
 func main() {
@@ -59,7 +67,9 @@ func main() {
 	interval := flag.Duration("interval", 200*time.Millisecond, "time between publishes")
 	settle := flag.Duration("settle", time.Second, "wait after all streams are open, before publishing")
 	connectTimeout := flag.Duration("connect-timeout", 90*time.Second, "give up waiting for streams after this")
-	drain := flag.Duration("drain", 5*time.Second, "after the last publish, wait at most this for deliveries")
+	drain := flag.Duration("drain", 5*time.Second, "after the last publish, stop waiting for deliveries when none came for this long")
+	maxDrain := flag.Duration("max-drain", 60*time.Second, "after the last publish, wait at most this for deliveries")
+	serverPID := flag.Int("server-pid", 0, "server process (on this machine) whose CPU time to report for the publish phase")
 	sources := flag.Int("sources", 1, "spread streams over local addresses 127.0.0.1..127.0.0.N")
 	dialers := flag.Int("dialers", 200, "streams being opened at once")
 	flag.Parse()
@@ -129,6 +139,7 @@ func main() {
 	connectSeconds := time.Since(start).Seconds()
 	time.Sleep(*settle)
 
+	server0, client0, pubStart := procCPUSeconds(*serverPID), cpuSeconds(), time.Now()
 	published := 0
 	tick := time.NewTicker(*interval)
 	for n := range *events {
@@ -152,11 +163,19 @@ func main() {
 	}
 	tick.Stop()
 	expected := connected.Load() * int64(published)
-	until := time.Now().Add(*drain)
-	for delivered.Load() < expected && time.Now().Before(until) {
+	last, lastChange, hardStop := delivered.Load(), time.Now(), time.Now().Add(*maxDrain)
+	for last < expected && time.Since(lastChange) < *drain && time.Now().Before(hardStop) {
 		time.Sleep(20 * time.Millisecond)
+		if n := delivered.Load(); n != last {
+			last, lastChange = n, time.Now()
+		}
 	}
 	got := delivered.Load()
+	pubSeconds := time.Since(pubStart).Seconds()
+	if last == expected {
+		pubSeconds = lastChange.Sub(pubStart).Seconds()
+	}
+	serverCPU, clientCPU := procCPUSeconds(*serverPID)-server0, cpuSeconds()-client0
 	cancel()
 	streams.Wait()
 
@@ -168,7 +187,8 @@ func main() {
 	out, _ := json.Marshal(result{URL: *url, Subs: *subs, Connected: connected.Load(), ConnectSeconds: round(connectSeconds),
 		Published: published, Delivered: got, Expected: expected,
 		P50ms: ms(pct(all, 0.50)), P99ms: ms(pct(all, 0.99)), MaxMs: ms(pct(all, 1)),
-		Errors: failures.n.Load(), FirstError: failures.first})
+		Errors: failures.n.Load(), FirstError: failures.first,
+		PublishSeconds: round(pubSeconds), PublishClientCPU: round(clientCPU), PublishServerCPU: round(serverCPU)})
 	fmt.Println(string(out))
 }
 
@@ -235,3 +255,34 @@ func pct(sorted []time.Duration, p float64) time.Duration {
 func ms(d time.Duration) float64 { return round(float64(d) / 1e6) }
 
 func round(f float64) float64 { return float64(int64(f*1000+0.5)) / 1000 }
+
+// cpuSeconds is the user and system CPU time this process has used.
+func cpuSeconds() float64 {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
+}
+
+// procCPUSeconds is the user and system CPU time of process pid, from
+// /proc/PID/stat (Linux, 100 clock ticks per second); 0 when pid is 0 or
+// the file cannot be read.
+func procCPUSeconds(pid int) float64 {
+	if pid == 0 {
+		return 0
+	}
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0
+	}
+	// Fields after the command name, which is in parentheses: state is
+	// the first, utime the 12th and stime the 13th.
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseFloat(f[11], 64)
+	st, _ := strconv.ParseFloat(f[12], 64)
+	return (ut + st) / 100
+}

@@ -33,6 +33,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -93,6 +94,7 @@ type echoResult struct {
 	MaxMs       float64 `json:"max_ms"`
 	Errors      int64   `json:"errors"`
 	FirstError  string  `json:"first_error,omitempty"`
+	ClientCPU   float64 `json:"client_cpu_s"`
 }
 
 // errs counts errors and keeps the first one for the report.
@@ -141,7 +143,7 @@ func runEcho(d *websocket.Dialer, url string, conns int, duration time.Duration,
 	emit(echoResult{Mode: "echo", URL: url, Conns: conns, Size: size, Seconds: round(elapsed.Seconds()),
 		RoundTrips: len(all), RoundTripsS: round(float64(len(all)) / elapsed.Seconds()),
 		P50ms: ms(pct(all, 0.50)), P99ms: ms(pct(all, 0.99)), MaxMs: ms(pct(all, 1)),
-		Errors: failures.n.Load(), FirstError: failures.first})
+		Errors: failures.n.Load(), FirstError: failures.first, ClientCPU: cpuSeconds()})
 }
 
 // echoLoop does round trips on c until deadline and returns their
@@ -265,4 +267,13 @@ func emit(v any) {
 func fatal(msg string) {
 	fmt.Fprintln(os.Stderr, "ws:", msg)
 	os.Exit(2)
+}
+
+// cpuSeconds is the user and system CPU time this process has used.
+func cpuSeconds() float64 {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return round(time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds())
 }
