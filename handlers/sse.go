@@ -108,7 +108,7 @@ func (h *SSE) BuildApp(ctx *config.BuildContext) (pagi.App, error) {
 			if msgs, ok := replayer.Since(name, last); ok {
 				for _, m := range msgs {
 					replayed[m.ID] = true
-					if err := send(c, eventOf(m)); err != nil {
+					if err := send(c, eventOf(&m)); err != nil {
 						return err
 					}
 				}
@@ -144,7 +144,7 @@ func (h *SSE) BuildApp(ctx *config.BuildContext) (pagi.App, error) {
 	}, nil
 }
 
-func eventOf(m pubsub.Message) *pagi.SSESend {
+func eventOf(m *pubsub.Message) *pagi.SSESend {
 	return &pagi.SSESend{Data: string(m.Data), Event: sanitizeField(m.Event), ID: sanitizeField(m.ID)}
 }
 

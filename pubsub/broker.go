@@ -51,7 +51,7 @@ type Subscription interface {
 	// C delivers the channel's messages, in order, through a bounded
 	// queue; it is closed when the subscription ends (messages already
 	// queued can still be read first).
-	C() <-chan Message
+	C() <-chan *Message
 	// Close ends the subscription; C is closed soon after. It is
 	// idempotent and may be called from any goroutine, also after the
 	// broker was closed.

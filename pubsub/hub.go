@@ -124,7 +124,7 @@ func (h *hub) subscribe(ctx context.Context, channel string) (*subscription, err
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	s := &subscription{hub: h, c: make(chan Message, h.queueSize)}
+	s := &subscription{hub: h, c: make(chan *Message, h.queueSize)}
 	h.mu.Lock()
 	if h.closed {
 		h.mu.Unlock()
@@ -194,9 +194,10 @@ func (h *hub) publish(channel string, msg Message) error {
 			t.used.Store(seq)
 		}
 		var delivered, dropped uint64
+		shared := &msg // one copy for every subscriber; they only read it
 		for _, s := range t.subs {
 			select {
-			case s.c <- msg:
+			case s.c <- shared:
 				delivered++
 			default:
 				dropped++
@@ -386,7 +387,7 @@ func (h *hub) close() {
 // DropCounter.
 type subscription struct {
 	hub     *hub
-	c       chan Message
+	c       chan *Message
 	dropped atomic.Uint64
 
 	// topic and idx (its index in topic.subs, -1 once ended) are guarded
@@ -399,7 +400,7 @@ type subscription struct {
 }
 
 // C returns the queue of messages; it is closed when the subscription ends.
-func (s *subscription) C() <-chan Message { return s.c }
+func (s *subscription) C() <-chan *Message { return s.c }
 
 // Close ends the subscription and closes C. It is idempotent and safe to
 // call concurrently with anything.

@@ -55,7 +55,7 @@ func recv(t *testing.T, sub Subscription, within time.Duration) Message {
 		if !ok {
 			t.Fatal("subscription ended")
 		}
-		return m
+		return *m
 	case <-time.After(within):
 		t.Fatalf("no message within %v", within)
 	}
