@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"log/slog"
@@ -35,17 +36,19 @@ type acceptor struct {
 // target is the http.Server that serves an acceptor's connections under one
 // listener configuration.
 type target struct {
-	name     string
-	cfg      *config.Listener
-	cert     atomic.Pointer[tls.Certificate]
-	certPEM  *atomicString
-	srv      *http.Server
-	conns    *connQueue
-	guard    *guardConfig   // nil on TLS listeners
-	tls      *tls.Config    // nil on cleartext listeners
-	proxy    []netip.Prefix // peers that send a PROXY header; nil: none
-	maxConns int64
-	served   chan error
+	name    string
+	cfg     *config.Listener
+	cert    atomic.Pointer[tls.Certificate]
+	certPEM *atomicString
+	srv     *http.Server
+	conns   *connQueue
+	guard   *guardConfig   // the request-head guard's limits (every HTTP/1.x connection)
+	tls     *tls.Config    // nil on cleartext listeners
+	proxy   []netip.Prefix // peers that send a PROXY header; nil: none
+	// handshakeTimeout bounds a TLS handshake (read_header_timeout).
+	handshakeTimeout time.Duration
+	maxConns         int64
+	served           chan error
 }
 
 func newAcceptor(key string, ln net.Listener, log *slog.Logger) *acceptor {
@@ -107,11 +110,13 @@ func (a *acceptor) dispatch(c net.Conn) {
 		if t.maxConns <= 0 {
 			a.active.Add(1)
 		}
-		var conn net.Conn = c
-		if t.guard != nil {
-			conn = &guardConn{Conn: c, cfg: t.guard}
+		if t.tls != nil {
+			// The handshake runs on its own goroutine, never in the accept
+			// loop.
+			go a.handshake(t, c)
+			return
 		}
-		if t.conns.push(conn) {
+		if t.conns.push(&guardConn{Conn: c, cfg: t.guard}) {
 			return
 		}
 		a.active.Add(-1) // the target closed between Load and push: try the next one
@@ -119,6 +124,34 @@ func (a *acceptor) dispatch(c net.Conn) {
 			_ = c.Close()
 			return
 		}
+	}
+}
+
+// handshake runs the TLS handshake of a connection to a TLS target, then
+// hands it over: an h2 connection as the *tls.Conn net/http needs, an
+// HTTP/1.1 one behind the request-head guard like a cleartext connection.
+func (a *acceptor) handshake(t *target, c net.Conn) {
+	tc := tls.Server(c, t.tls)
+	timeout := t.handshakeTimeout
+	if timeout <= 0 {
+		timeout = 10 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	err := tc.HandshakeContext(ctx)
+	cancel()
+	if err != nil {
+		a.log.Debug("TLS handshake failed", "peer", c.RemoteAddr().String(), "err", err)
+		_ = tc.Close()
+		a.active.Add(-1)
+		return
+	}
+	var conn net.Conn = tc
+	if tc.ConnectionState().NegotiatedProtocol != "h2" {
+		conn = &guardConn{Conn: tc, cfg: t.guard}
+	}
+	if !t.conns.push(conn) {
+		_ = tc.Close()
+		a.active.Add(-1)
 	}
 }
 

@@ -2,12 +2,15 @@ package engine
 
 import (
 	"bufio"
+	"crypto/tls"
 	"io"
 	"net"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pagihq/pagi/config"
 )
 
 // TestHTTP11Compliance runs the reference server's HTTP/1.1 compliance
@@ -15,7 +18,23 @@ import (
 // raw sockets. Every refusal must also close the connection.
 func TestHTTP11Compliance(t *testing.T) {
 	ts := serveApp(t, okApp, "/")
-	addr := ts.Addr("web").String()
+	runCompliance(t, func() (net.Conn, error) { return net.Dial("tcp", ts.Addr("web").String()) })
+}
+
+// TestHTTP11ComplianceOverTLS runs the same cases on a TLS listener: the
+// request-head guard sits behind the TLS handshake too.
+func TestHTTP11ComplianceOverTLS(t *testing.T) {
+	cert, key, pool := writeCert(t, t.TempDir(), "server")
+	cfg := testConfig(okApp, "/")
+	cfg.Listeners[0].TLS = &config.TLS{Cert: cert, Key: key}
+	cfg.Listeners[0].HTTP2 = true
+	ts := startConfig(t, cfg)
+	runCompliance(t, func() (net.Conn, error) {
+		return tls.Dial("tcp", ts.Addr("web").String(), &tls.Config{RootCAs: pool, NextProtos: []string{"http/1.1"}})
+	})
+}
+
+func runCompliance(t *testing.T, dial func() (net.Conn, error)) {
 	long := strings.Repeat("a", 9000)
 	cases := []struct {
 		name   string
@@ -53,7 +72,7 @@ func TestHTTP11Compliance(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			conn, err := net.Dial("tcp", addr)
+			conn, err := dial()
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -23,6 +23,11 @@ type connInfo struct {
 	hasClient bool
 	unix      bool
 
+	// tlsState is the connection's TLS state when net/http does not know
+	// it: HTTP/1.1 over TLS reaches net/http behind the request-head guard,
+	// so its requests have no r.TLS.
+	tlsState *tls.ConnectionState
+
 	tlsOnce sync.Once
 	tlsInfo *pagi.TLSInfo
 }
@@ -40,6 +45,12 @@ func connContext(unix bool, addr string) func(ctx context.Context, c net.Conn) c
 		} else {
 			ci.hasClient = splitAddr(c.RemoteAddr(), &ci.client)
 			splitAddr(c.LocalAddr(), &ci.server)
+		}
+		if gc := findGuardConn(c); gc != nil {
+			if tc, ok := gc.Conn.(*tls.Conn); ok {
+				st := tc.ConnectionState() // the handshake is done: final
+				ci.tlsState = &st
+			}
 		}
 		ctx = context.WithValue(ctx, connInfoKey{}, ci)
 		return GuardConnContext(ctx, c)

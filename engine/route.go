@@ -91,7 +91,12 @@ func (rt *route) fillScope(s *pagi.Scope, r *http.Request, typ pagi.ScopeType, h
 	if typ != pagi.ScopeWebSocket {
 		s.Method = r.Method
 	}
-	secure := r.TLS != nil
+	ci := connInfoFrom(r.Context())
+	tlsState := r.TLS
+	if tlsState == nil && ci != nil {
+		tlsState = ci.tlsState
+	}
+	secure := tlsState != nil
 	switch {
 	case typ == pagi.ScopeWebSocket && secure:
 		s.Scheme = "wss"
@@ -110,13 +115,13 @@ func (rt *route) fillScope(s *pagi.Scope, r *http.Request, typ pagi.ScopeType, h
 	}
 	*headers = appendHeaders((*headers)[:0], r)
 	s.Headers = *headers
-	if ci := connInfoFrom(r.Context()); ci != nil {
+	if ci != nil {
 		if ci.hasClient {
 			s.Client = &ci.client
 		}
 		s.Server = &ci.server
-		if r.TLS != nil {
-			s.Extensions.TLS = ci.tls(r.TLS, rt.ln.serverCert.Load())
+		if tlsState != nil {
+			s.Extensions.TLS = ci.tls(tlsState, rt.ln.serverCert.Load())
 		}
 	}
 	s.State = rt.state.copy()

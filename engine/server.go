@@ -297,12 +297,13 @@ func (s *Server) newTarget(a *acceptor, lc *config.Listener, info *listenerInfo)
 	if lc.ProxyProtocol != nil {
 		t.proxy = lc.ProxyProtocol.Trusted
 	}
-	if lc.TLS == nil {
-		t.guard = newGuardConfig(GuardOptions{
-			MaxRequestLine: int(lim.MaxRequestLine), MaxHeaderBytes: int(lim.MaxHeaderBytes),
-			MaxHeaderCount: lim.MaxHeaderCount, MaxBodyBytes: int64(lim.MaxBodyBytes),
-		})
-	}
+	// Every HTTP/1.x connection, cleartext or TLS, goes through the
+	// request-head guard (TLS ones after the handshake, see dispatch).
+	t.guard = newGuardConfig(GuardOptions{
+		MaxRequestLine: int(lim.MaxRequestLine), MaxHeaderBytes: int(lim.MaxHeaderBytes),
+		MaxHeaderCount: lim.MaxHeaderCount, MaxBodyBytes: int64(lim.MaxBodyBytes),
+	})
+	t.handshakeTimeout = lim.ReadHeaderTimeout.D()
 	protos := new(http.Protocols)
 	protos.SetHTTP1(true)
 	if lc.HTTP2 {
@@ -332,17 +333,19 @@ func (s *Server) newTarget(a *acceptor, lc *config.Listener, info *listenerInfo)
 		if err != nil {
 			return nil, err
 		}
+		cfg.NextProtos = []string{"http/1.1"}
+		if lc.HTTP2 {
+			cfg.NextProtos = []string{"h2", "http/1.1"}
+		}
 		t.tls = cfg
+		// The acceptor does the handshakes; net/http gets *tls.Conn for h2
+		// and guarded connections for HTTP/1.1. The NextProtos above tell
+		// Serve to set up h2.
 		t.srv.TLSConfig = cfg
 	}
 	info.serverCert = t.certPEM
 	go func() {
-		var err error
-		if t.tls != nil {
-			err = t.srv.ServeTLS(t.conns, "", "")
-		} else {
-			err = t.srv.Serve(t.conns)
-		}
+		err := t.srv.Serve(t.conns)
 		if errors.Is(err, http.ErrServerClosed) {
 			err = nil
 		}

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -32,7 +33,7 @@ func init() {
 //	access_log {
 //	  format = "combined"   # common | combined | json | custom
 //	  output = "stderr"     # stderr | stdout | a file path (appended to)
-//	  # pattern = "%h %l %u %t \"%r\" %>s %b %D %{X-Request-Id}i"   # with format = "custom"
+//	  # pattern = "%h %l %u %t \"%r\" %>s %b %D %%{X-Request-Id}i"   # with format = "custom"
 //	}
 //
 // A line is written when the request ends (for WebSocket and SSE scopes,
@@ -41,8 +42,11 @@ func init() {
 // before access_log. The custom format writes pattern with Apache-style
 // atoms (see compileLogPattern).
 type AccessLog struct {
-	Format  string `hcl:"format,optional"`
-	Output  string `hcl:"output,optional"`
+	// Format is common, combined, json or custom.
+	Format string `hcl:"format,optional"`
+	// Output is stderr, stdout or a file path (appended to).
+	Output string `hcl:"output,optional"`
+	// Pattern is the line pattern of the custom format.
 	Pattern string `hcl:"pattern,optional"`
 
 	out    io.Writer
@@ -326,6 +330,189 @@ func appendQuoted(b []byte, s string) []byte {
 		default:
 			b = append(b, c)
 		}
+	}
+	return b
+}
+
+// keepHeaders records the values of the wanted response headers.
+func (r *recorder) keepHeaders(h pagi.Headers) {
+	if r.got == nil {
+		r.got = make([]string, len(r.want))
+	}
+	for i, name := range r.want {
+		v := ""
+		for _, f := range h {
+			if len(f.Name) == len(name) && strings.EqualFold(f.Name, name) {
+				if v != "" {
+					v += ", "
+				}
+				v += f.Value
+			}
+		}
+		r.got[i] = v
+	}
+}
+
+// logAtom appends one piece of a custom log line.
+type logAtom func(b []byte, s *pagi.Scope, r *recorder) []byte
+
+// logPatternAtoms lists the atoms of a custom pattern, for error messages.
+const logPatternAtoms = "%h %l %u %t %r %m %U %q %H %s %>s %b %B %D %T %{Name}i %{Name}o %% (in HCL, write %%{ for %{)"
+
+// compileLogPattern parses a custom access log pattern once into the
+// atoms that write it, and the lower-case names of the response headers it
+// logs (which the recorder keeps only then). Apache-style atoms:
+//
+//	%h  client address ("unix" on Unix sockets)   %l  "-" (identd)
+//	%u  user set by basic_auth, or "-"            %t  time, [02/Jan/2006:15:04:05 -0700]
+//	%r  request line "GET /p?q HTTP/1.1"          %m  method
+//	%U  path (as sent, encoded)                   %q  "?query", or "" without one
+//	%H  protocol (HTTP/1.1)                       %s, %>s  status
+//	%b  body bytes, "-" for none                  %B  body bytes
+//	%D  duration in microseconds                  %T  duration in whole seconds
+//	%{Name}i  request header ("-" if absent)      %{Name}o  response header ("-" if absent)
+//	%%  a percent sign
+//
+// Values that come from the request are escaped as in the other formats.
+// HCL strings read "%{" as the start of a template directive, so a config
+// writes "%%{Name}i", which HCL turns into "%{Name}i".
+func compileLogPattern(p string) ([]logAtom, []string, error) {
+	var atoms []logAtom
+	var want []string
+	var lit []byte
+	flush := func() {
+		if len(lit) > 0 {
+			text := string(lit)
+			atoms = append(atoms, func(b []byte, _ *pagi.Scope, _ *recorder) []byte { return append(b, text...) })
+			lit = lit[:0]
+		}
+	}
+	for i := 0; i < len(p); i++ {
+		c := p[i]
+		if c != '%' {
+			lit = append(lit, c)
+			continue
+		}
+		if i+1 >= len(p) {
+			return nil, nil, fmt.Errorf("the pattern ends with a lone %%; write %%%% for a percent sign (atoms: %s)", logPatternAtoms)
+		}
+		start := i
+		i++
+		if p[i] == '%' {
+			lit = append(lit, '%')
+			continue
+		}
+		if p[i] == '{' {
+			end := strings.IndexByte(p[i:], '}')
+			if end < 0 {
+				return nil, nil, fmt.Errorf("unclosed %%{ at offset %d", start)
+			}
+			name := strings.ToLower(p[i+1 : i+end])
+			i += end + 1
+			if i >= len(p) || (p[i] != 'i' && p[i] != 'o') {
+				return nil, nil, fmt.Errorf("%s at offset %d must be followed by i (request header) or o (response header)", p[start:min(i, len(p))], start)
+			}
+			if err := pagi.ValidateHeader(name, ""); err != nil {
+				return nil, nil, fmt.Errorf("%s at offset %d: %v", p[start:i+1], start, err)
+			}
+			flush()
+			if p[i] == 'i' {
+				atoms = append(atoms, func(b []byte, s *pagi.Scope, _ *recorder) []byte { return appendHeaderValues(b, s.Headers, name) })
+			} else {
+				idx := len(want)
+				want = append(want, name)
+				atoms = append(atoms, func(b []byte, _ *pagi.Scope, r *recorder) []byte {
+					if r.got == nil || r.got[idx] == "" {
+						return append(b, '-')
+					}
+					return appendQuoted(b, r.got[idx])
+				})
+			}
+			continue
+		}
+		atom := p[i : i+1]
+		if p[i] == '>' && i+1 < len(p) && p[i+1] == 's' {
+			atom = ">s"
+			i++
+		}
+		fn, ok := logAtoms[atom]
+		if !ok {
+			return nil, nil, fmt.Errorf("unknown atom %%%s at offset %d (atoms: %s)", atom, start, logPatternAtoms)
+		}
+		flush()
+		atoms = append(atoms, fn)
+	}
+	flush()
+	return atoms, want, nil
+}
+
+// logAtoms are the one-letter atoms of a custom pattern.
+var logAtoms = map[string]logAtom{
+	"h": func(b []byte, s *pagi.Scope, _ *recorder) []byte { return appendQuoted(b, clientHost(s)) },
+	"l": func(b []byte, _ *pagi.Scope, _ *recorder) []byte { return append(b, '-') },
+	"u": func(b []byte, s *pagi.Scope, _ *recorder) []byte {
+		if u, ok := s.Values["pagi.auth.user"].(string); ok && u != "" {
+			return appendQuoted(b, u)
+		}
+		return append(b, '-')
+	},
+	"t": func(b []byte, _ *pagi.Scope, r *recorder) []byte {
+		b = append(b, '[')
+		b = r.start.AppendFormat(b, "02/Jan/2006:15:04:05 -0700")
+		return append(b, ']')
+	},
+	"r": func(b []byte, s *pagi.Scope, _ *recorder) []byte {
+		b = appendQuoted(b, method(s))
+		b = append(b, ' ')
+		b = appendQuoted(b, s.RawPath)
+		if s.QueryString != "" {
+			b = append(b, '?')
+			b = appendQuoted(b, s.QueryString)
+		}
+		b = append(b, ' ')
+		return append(b, protocol(s)...)
+	},
+	"m": func(b []byte, s *pagi.Scope, _ *recorder) []byte { return appendQuoted(b, method(s)) },
+	"U": func(b []byte, s *pagi.Scope, _ *recorder) []byte { return appendQuoted(b, s.RawPath) },
+	"q": func(b []byte, s *pagi.Scope, _ *recorder) []byte {
+		if s.QueryString == "" {
+			return b
+		}
+		return appendQuoted(append(b, '?'), s.QueryString)
+	},
+	"H":  func(b []byte, s *pagi.Scope, _ *recorder) []byte { return append(b, protocol(s)...) },
+	"s":  func(b []byte, _ *pagi.Scope, r *recorder) []byte { return strconv.AppendInt(b, int64(r.status), 10) },
+	">s": func(b []byte, _ *pagi.Scope, r *recorder) []byte { return strconv.AppendInt(b, int64(r.status), 10) },
+	"b": func(b []byte, _ *pagi.Scope, r *recorder) []byte {
+		if r.bytes == 0 {
+			return append(b, '-')
+		}
+		return strconv.AppendInt(b, r.bytes, 10)
+	},
+	"B": func(b []byte, _ *pagi.Scope, r *recorder) []byte { return strconv.AppendInt(b, r.bytes, 10) },
+	"D": func(b []byte, _ *pagi.Scope, r *recorder) []byte {
+		return strconv.AppendInt(b, time.Since(r.start).Microseconds(), 10)
+	},
+	"T": func(b []byte, _ *pagi.Scope, r *recorder) []byte {
+		return strconv.AppendInt(b, int64(time.Since(r.start)/time.Second), 10)
+	},
+}
+
+// appendHeaderValues writes the values of the request header name, joined
+// with ", ", or "-" when there is none.
+func appendHeaderValues(b []byte, h pagi.Headers, name string) []byte {
+	n := 0
+	for i := range h {
+		if h[i].Name == name {
+			if n > 0 {
+				b = append(b, ", "...)
+			}
+			b = appendQuoted(b, h[i].Value)
+			n++
+		}
+	}
+	if n == 0 {
+		return append(b, '-')
 	}
 	return b
 }

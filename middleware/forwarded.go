@@ -184,8 +184,10 @@ func (c *fwdConfig) peerTrusted(client *pagi.Addr) bool {
 	return c.isTrusted(a)
 }
 
+// isTrusted reports whether a is in a trusted range (zones ignored:
+// netip prefixes never contain a zoned address).
 func (c *fwdConfig) isTrusted(a netip.Addr) bool {
-	a = a.Unmap()
+	a = a.Unmap().WithZone("")
 	for _, p := range c.trusted {
 		if p.Contains(a) {
 			return true
@@ -317,17 +319,16 @@ func (c *fwdConfig) fromX(h pagi.Headers, r *fwdResult) {
 // the walk (an untrusted or unreadable for=, or the left-most element) was
 // written by a trusted proxy, so its proto= and host= are believed.
 func (c *fwdConfig) fromForwarded(h pagi.Headers, r *fwdResult) {
-	var buf [8]fwdElem
-	elems := buf[:0]
+	var ring fwdRing
 	for i := range h {
 		if h[i].Name == "forwarded" {
-			elems = fwdParseElements(h[i].Value, elems)
+			fwdParseElements(h[i].Value, &ring)
 		}
 	}
 	var stop *fwdElem
-	for i := len(elems) - 1; i >= 0; i-- {
-		e := &elems[i]
-		if e.bad {
+	for k := 0; ; k++ {
+		e, ok := ring.fromRight(k)
+		if !ok || e.bad {
 			break
 		}
 		stop = e
@@ -349,6 +350,31 @@ func (c *fwdConfig) fromForwarded(h pagi.Headers, r *fwdResult) {
 	if stop.host != "" && fwdValidHost(stop.host) {
 		r.host = stop.host
 	}
+}
+
+// fwdMaxElems bounds the Forwarded elements kept (the right-most ones): no
+// real chain of proxies is that long, and a hostile header cannot make the
+// parser allocate.
+const fwdMaxElems = 32
+
+// fwdRing keeps the last fwdMaxElems elements of the Forwarded fields.
+type fwdRing struct {
+	e [fwdMaxElems]fwdElem
+	n int // elements pushed, possibly more than kept
+}
+
+func (r *fwdRing) push(e fwdElem) {
+	r.e[r.n%fwdMaxElems] = e
+	r.n++
+}
+
+// fromRight returns the element k places from the right end, and false
+// past the left end or past what was kept.
+func (r *fwdRing) fromRight(k int) (*fwdElem, bool) {
+	if k >= r.n || k >= fwdMaxElems {
+		return nil, false
+	}
+	return &r.e[(r.n-1-k)%fwdMaxElems], true
 }
 
 // fwdIter walks the comma-separated entries of every field called name,
@@ -484,11 +510,11 @@ type fwdElem struct {
 	bad               bool // malformed: nothing in it is used
 }
 
-// fwdParseElements appends the elements of one Forwarded field value to
+// fwdParseElements pushes the elements of one Forwarded field value to
 // out. Elements are separated by commas and hold ;-separated name=value
 // pairs whose values are tokens or quoted strings. A malformed element is
 // kept, marked bad, and parsing resumes at the next comma.
-func fwdParseElements(v string, out []fwdElem) []fwdElem {
+func fwdParseElements(v string, out *fwdRing) {
 	var cur fwdElem
 	seen := 0 // bits: 1 for, 2 proto, 4 host
 	i := 0
@@ -511,14 +537,14 @@ func fwdParseElements(v string, out []fwdElem) []fwdElem {
 		i = fwdSkipSpace(v, i)
 		if i >= len(v) {
 			if seen != 0 || cur.bad {
-				out = append(out, cur)
+				out.push(cur)
 			}
-			return out
+			return
 		}
 		if v[i] == ',' { // empty element or end of one
 			i++
 			if seen != 0 || cur.bad {
-				out = append(out, cur)
+				out.push(cur)
 			}
 			cur, seen = fwdElem{}, 0
 			continue

@@ -117,6 +117,38 @@ func setaHSTS(maxAge config.Duration, includeSubdomains, preload bool) string {
 	return v
 }
 
+// setaHasJoinedPrefix reports whether root+p starts with prefix, without
+// building root+p.
+func setaHasJoinedPrefix(root, p, prefix string) bool {
+	if len(prefix) <= len(root) {
+		return strings.HasPrefix(root, prefix)
+	}
+	return strings.HasPrefix(prefix, root) && strings.HasPrefix(p, prefix[len(root):])
+}
+
+// setaCheckHSTS reports HSTS options that browsers would reject or that do
+// nothing.
+func setaCheckHSTS(ctx *config.ValidateContext, on bool, maxAge config.Duration, sub, preload bool) hcl.Diagnostics {
+	var diags hcl.Diagnostics
+	if !on {
+		for _, a := range []string{"hsts_max_age", "hsts_include_subdomains", "hsts_preload"} {
+			if ctx.Has(a) {
+				diags = append(diags, ctx.Warning(a, "HSTS option without hsts", a+" has no effect unless hsts = true"))
+			}
+		}
+		return diags
+	}
+	if maxAge.D().Seconds() < 1 && ctx.Has("hsts_max_age") {
+		diags = append(diags, ctx.Warning("hsts_max_age", "HSTS max-age of 0",
+			"a max-age of 0 tells browsers to forget the host's HSTS policy"))
+	}
+	if preload && (!sub || maxAge.D().Seconds() < 31536000) {
+		diags = append(diags, ctx.Warning("hsts_preload", "HSTS preload requirements",
+			"the preload list requires hsts_include_subdomains = true and hsts_max_age of at least 31536000 seconds"))
+	}
+	return diags
+}
+
 // setaTextPlain is the content type of the short bodies middleware answer
 // with.
 var setaTextPlain = pagi.Header{Name: "content-type", Value: "text/plain; charset=utf-8"}

@@ -37,8 +37,10 @@ func init() {
 // A-Z a-z 0-9 . _ : -; otherwise a new one replaces it. Put request_id
 // before access_log so the log sees the id.
 type RequestID struct {
-	Header        string `hcl:"header,optional"`
-	TrustIncoming bool   `hcl:"trust_incoming,optional"`
+	// Header is the request and response header holding the id.
+	Header string `hcl:"header,optional"`
+	// TrustIncoming keeps a well-formed id the client sent.
+	TrustIncoming bool `hcl:"trust_incoming,optional"`
 }
 
 var (
