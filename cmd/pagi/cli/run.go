@@ -31,6 +31,9 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	path := fs.Arg(0)
+	if isWorker() {
+		return runWorker(path, stderr) // started by a master: see worker.go
+	}
 	res := config.Load(path)
 	if len(res.Diags) > 0 {
 		_ = res.WriteText(stderr, colorFor(stderr))
@@ -44,7 +47,14 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "pagi: %v\n", err)
 		return exitError
 	}
-	srv, err := engine.New(cfg, log)
+	if cfg.Server.Workers > 0 {
+		return runMaster(path, !*noWatch, append([]string{"run"}, args...), log, stdout, stderr)
+	}
+	// Sockets: inherited (systemd, SIGUSR2 upgrade) or bound, and handed on
+	// at the next SIGUSR2 (see upgrade.go).
+	up := newSoloUpgrade(log, append([]string{"run"}, args...), stdout, stderr)
+	defer up.stop()
+	srv, err := engine.NewWithOptions(cfg, log, engine.Options{Inherited: up.inherited})
 	if err != nil {
 		log.Error("config does not build", "err", err)
 		return exitError
@@ -59,6 +69,7 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 		return exitError
 	}
 	log.Info("pagi is serving", "config", path, "version", Version(), "pid", os.Getpid())
+	up.serving()
 
 	r := &reloader{path: path, srv: srv, log: log, stderr: stderr, files: cfg.Files}
 	r.hash, _ = reload.Hash(cfg.Files)
@@ -80,6 +91,8 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 		case <-hup:
 			r.apply(ctx, "SIGHUP", true)
 		case <-ctx.Done():
+			done = true
+		case <-up.handedOver():
 			done = true
 		}
 	}
