@@ -11,56 +11,14 @@ import (
 	"testing"
 
 	"github.com/pagihq/pagi"
+	"github.com/pagihq/pagi/internal/keepalive"
 )
 
 // benchRequest is one keep-alive GET, as wrk sends it.
-var benchRequest = []byte("GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: bench\r\nAccept: */*\r\n\r\n")
+var benchRequest = keepalive.Request("/")
 
-// driveKeepAlive sends b.N requests over one keep-alive connection to addr,
-// reading each response fully before the next, with a client that
-// allocates nothing per request (so allocs/op is the server's).
-func driveKeepAlive(b *testing.B, addr string) {
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer c.Close()
-	br := bufio.NewReaderSize(c, 64<<10)
-	clKey := []byte("content-length:")
-	read := func() {
-		length := -1
-		for {
-			line, err := br.ReadSlice('\n')
-			if err != nil {
-				b.Fatal(err)
-			}
-			if len(line) <= 2 {
-				break
-			}
-			if len(line) > len(clKey) && bytes.EqualFold(line[:len(clKey)], clKey) {
-				length, _ = strconv.Atoi(string(bytes.TrimSpace(line[len(clKey):])))
-			}
-		}
-		if length < 0 {
-			b.Fatal("response without content-length")
-		}
-		if _, err := br.Discard(length); err != nil {
-			b.Fatal(err)
-		}
-	}
-	for range 100 { // warm the pools
-		_, _ = c.Write(benchRequest)
-		read()
-	}
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		if _, err := c.Write(benchRequest); err != nil {
-			b.Fatal(err)
-		}
-		read()
-	}
-}
+// driveKeepAlive sends b.N requests over one keep-alive connection.
+func driveKeepAlive(b *testing.B, addr string) { keepalive.Drive(b, addr, benchRequest) }
 
 // BenchmarkRawNetHTTPHello is the baseline: net/http with a HandlerFunc
 // writing the same response as BenchmarkRespondHello.

@@ -252,7 +252,10 @@ func (x *exchange) start(e *pagi.HTTPResponseStart) error {
 		return err
 	}
 	h := x.w.Header()
-	for _, f := range e.Headers {
+	// One backing array for all the values: one allocation, not one per
+	// header (a repeated name grows its own slice).
+	vals := make([]string, len(e.Headers))
+	for i, f := range e.Headers {
 		key := canonicalKey(f.Name)
 		switch key {
 		case "Transfer-Encoding":
@@ -260,7 +263,12 @@ func (x *exchange) start(e *pagi.HTTPResponseStart) error {
 		case "Content-Length":
 			x.appCL = true
 		}
-		h[key] = append(h[key], f.Value)
+		if cur, ok := h[key]; ok {
+			h[key] = append(cur, f.Value)
+			continue
+		}
+		vals[i] = f.Value
+		h[key] = vals[i : i+1 : i+1]
 	}
 	if _, ok := h["Content-Type"]; !ok {
 		h["Content-Type"] = nil // no content sniffing: the app said what it sent

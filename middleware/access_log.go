@@ -24,7 +24,9 @@ func init() {
 	config.Register(config.BlockType{
 		Name: "access_log", Kind: config.KindMiddleware,
 		Doc: "writes one line per request in common, combined, json or a custom format",
-		New: func() any { return &AccessLog{Format: "combined", Output: "stderr"} },
+		New: func() any {
+			return &AccessLog{Format: "combined", Output: "stderr", FlushInterval: config.Duration(time.Second)}
+		},
 	})
 }
 
@@ -48,9 +50,13 @@ type AccessLog struct {
 	Output string `hcl:"output,optional"`
 	// Pattern is the line pattern of the custom format.
 	Pattern string `hcl:"pattern,optional"`
+	// FlushInterval is the longest a line waits in the buffer before it
+	// is written; 0 writes every line at once.
+	FlushInterval config.Duration `hcl:"flush_interval,optional"`
 
 	out    io.Writer
 	closer io.Closer
+	writer *lineWriter
 }
 
 var (
@@ -78,6 +84,9 @@ func (a *AccessLog) Validate(ctx *config.ValidateContext) hcl.Diagnostics {
 	default:
 		diags = append(diags, ctx.Error("format", "Unknown access log format",
 			fmt.Sprintf("format must be common, combined, json or custom, got %q", a.Format)))
+	}
+	if a.FlushInterval < 0 {
+		diags = append(diags, ctx.Error("flush_interval", "Invalid duration", "flush_interval must not be negative"))
 	}
 	switch a.Output {
 	case "stderr", "stdout":
@@ -107,7 +116,8 @@ func (a *AccessLog) BuildMiddleware(ctx *config.BuildContext) (pagi.Middleware, 
 		}
 		a.out, a.closer = f, f
 	}
-	w := &lineWriter{out: a.out}
+	w := &lineWriter{out: a.out, flushEvery: a.FlushInterval.D()}
+	a.writer = w
 	format := formatters[a.Format]
 	var want []string // response headers the pattern logs
 	if a.Format == "custom" {
@@ -133,7 +143,7 @@ func (a *AccessLog) BuildMiddleware(ctx *config.BuildContext) (pagi.Middleware, 
 			if rec.status == 0 && err != nil {
 				rec.status = 500
 			}
-			w.write(func(b []byte) []byte { return format(b, s, rec) })
+			w.write(format, s, rec)
 			return err
 		}
 	}, nil
@@ -141,6 +151,9 @@ func (a *AccessLog) BuildMiddleware(ctx *config.BuildContext) (pagi.Middleware, 
 
 // Cleanup closes a file output.
 func (a *AccessLog) Cleanup() error {
+	if a.writer != nil {
+		a.writer.close()
+	}
 	if a.closer != nil {
 		return a.closer.Close()
 	}
@@ -201,21 +214,64 @@ func (r *recorder) send(ctx context.Context, ev pagi.Event) error {
 	return r.next(ctx, ev)
 }
 
-// lineWriter serialises whole lines to the output.
+// lineWriter serialises whole lines to the output. Lines are buffered (up
+// to lineBufferSize) and written at most flushEvery after the first
+// pending one, when the buffer fills, and on close — one write(2) for many
+// requests instead of one each.
+//
+// Concurrency: write and close may be called from any goroutine.
 type lineWriter struct {
-	mu  sync.Mutex
-	out io.Writer
-	buf []byte
+	mu         sync.Mutex
+	out        io.Writer
+	buf        []byte
+	flushEvery time.Duration // 0: write every line at once
+	timer      *time.Timer
 }
 
-func (w *lineWriter) write(format func([]byte) []byte) {
+// lineBufferSize is how many bytes of lines may wait for a flush.
+const lineBufferSize = 64 << 10
+
+func (w *lineWriter) write(format formatter, s *pagi.Scope, r *recorder) {
 	w.mu.Lock()
-	w.buf = append(format(w.buf[:0]), '\n')
-	_, _ = w.out.Write(w.buf)
+	w.buf = append(format(w.buf, s, r), '\n')
+	switch {
+	case w.flushEvery <= 0 || len(w.buf) >= lineBufferSize:
+		w.flushLocked()
+	case w.timer == nil:
+		w.timer = time.AfterFunc(w.flushEvery, w.flushTimer)
+	}
 	w.mu.Unlock()
 }
 
-var formatters = map[string]func([]byte, *pagi.Scope, *recorder) []byte{
+func (w *lineWriter) flushTimer() {
+	w.mu.Lock()
+	w.timer = nil
+	w.flushLocked()
+	w.mu.Unlock()
+}
+
+func (w *lineWriter) flushLocked() {
+	if len(w.buf) > 0 {
+		_, _ = w.out.Write(w.buf)
+		w.buf = w.buf[:0]
+	}
+}
+
+// close writes what is pending and stops the timer.
+func (w *lineWriter) close() {
+	w.mu.Lock()
+	if w.timer != nil {
+		w.timer.Stop()
+		w.timer = nil
+	}
+	w.flushLocked()
+	w.mu.Unlock()
+}
+
+// formatter appends one log line (without the newline) to b.
+type formatter func(b []byte, s *pagi.Scope, r *recorder) []byte
+
+var formatters = map[string]formatter{
 	"common":   appendCommon,
 	"combined": appendCombined,
 	"json":     appendJSON,

@@ -924,3 +924,144 @@ func TestReloadSaveDuringReloadIsApplied(t *testing.T) {
 		}
 	}
 }
+
+// sighupReload rewrites path, sends SIGHUP and returns the reload's log
+// line, which must be "reloaded" with the next generation.
+func sighupReload(t *testing.T, p *rproc, path, text string, gen *int) map[string]any {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	m := p.waitReload(t)
+	*gen++
+	if m["msg"] != msgReloaded || intField(m, "generation") != *gen {
+		t.Fatalf("reload to generation %d: %v\n%s", *gen, m, p.tail())
+	}
+	return m
+}
+
+// TestReloadKeepsBrokerWhenPubSubBlockMoves edits a config whose pubsub
+// block comes after the site: a route is added above it, the block itself
+// is untouched. The broker must be kept, so an SSE stream opened before the
+// reload still gets what is published after it.
+func TestReloadKeepsBrokerWhenPubSubBlockMoves(t *testing.T) {
+	bin := binary(t, "pagi")
+	dir := t.TempDir()
+	port := freePorts(t, 1)[0]
+	path := filepath.Join(dir, "site.hcl")
+	cfg := func(extraRoute bool) string {
+		extra := ""
+		if extraRoute {
+			extra = "  route \"GET /new\" {\n    respond { body = \"new\" }\n  }\n"
+		}
+		return fmt.Sprintf(`server {
+  log_format = "json"
+}
+
+listener "web" {
+  address = "127.0.0.1:%d"
+}
+
+site "s" {
+  route "GET /events" {
+    sse { channel = "news" }
+  }
+  route "POST /publish/{channel}" {
+    publish { channel = "{channel}" }
+  }
+%s}
+
+pubsub {
+  replay = 50
+}
+`, port, extra)
+	}
+	if err := os.WriteFile(path, []byte(cfg(false)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := startReloadProc(t, bin, "run", "--no-watch", path)
+	p.waitMsg(t, 10*time.Second, "pagi is serving")
+	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	c := &http.Client{Timeout: 5 * time.Second}
+	sse := openSSE(t, base+"/events")
+	defer sse.cancel()
+	if err := publish(c, base, "news", "before"); err != nil {
+		t.Fatal(err)
+	}
+	if err := sse.expect("before", 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+
+	gen := 1
+	m := sighupReload(t, p, path, cfg(true), &gen)
+	if ch, _ := m["changes"].(string); strings.Contains(ch, "pubsub") {
+		t.Errorf("changes %q: the pubsub block did not change, only its line numbers", ch)
+	}
+	if code, body := httpGet(c, base+"/new"); code != 200 || body != "new" {
+		t.Fatalf("/new = %d %q", code, body)
+	}
+	if err := publish(c, base, "news", "after"); err != nil {
+		t.Fatal(err)
+	}
+	if err := sse.expect("after", 2*time.Second); err != nil {
+		t.Errorf("SSE stream opened before a reload that left the pubsub block as it was: %v", err)
+	}
+}
+
+// TestReloadReportIgnoresLayout checks the "changes" of the reload log line
+// against what really changed: moving blocks (a comment line added at the
+// top) changes nothing, and adding a route is a route added, nothing else.
+func TestReloadReportIgnoresLayout(t *testing.T) {
+	bin := binary(t, "pagi")
+	dir := t.TempDir()
+	ports := freePorts(t, 2)
+	certPEM, keyPEM, _ := newCert(t)
+	crt, key := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
+	if err := os.WriteFile(crt, certPEM, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(key, keyPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	base := fmt.Sprintf(`server {
+  log_format = "json"
+}
+
+listener "web" {
+  address = "127.0.0.1:%d"
+}
+
+listener "tls" {
+  address = "127.0.0.1:%d"
+  tls {
+    cert = %q
+    key  = %q
+  }
+}
+
+site "s" {
+  listeners = ["web", "tls"]
+  route "GET /a" {
+    respond { body = "a" }
+  }
+`, ports[0], ports[1], crt, key)
+	path := filepath.Join(dir, "site.hcl")
+	if err := os.WriteFile(path, []byte(base+"}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := startReloadProc(t, bin, "run", "--no-watch", path)
+	p.waitMsg(t, 10*time.Second, "pagi is serving")
+	gen := 1
+	for _, tc := range []struct{ what, text, want string }{
+		{"a comment line added at the top", "# moved one line down\n" + base + "}\n", "none"},
+		{"a route added", "# moved one line down\n" + base + "  route \"GET /b\" {\n    respond { body = \"b\" }\n  }\n}\n", "routes +1 -0"},
+	} {
+		m := sighupReload(t, p, path, tc.text, &gen)
+		if ch, _ := m["changes"].(string); ch != tc.want {
+			t.Errorf("%s: changes %q, want %q", tc.what, ch, tc.want)
+		}
+	}
+}

@@ -268,7 +268,7 @@ func wkStartLoad(url string, clients, n int) *wkLoad {
 					l.failed.Add(1)
 					l.mu.Lock()
 					if len(l.errs) < 10 {
-						l.errs = append(l.errs, err.Error())
+						l.errs = append(l.errs, time.Now().Format("15:04:05.000000 ")+err.Error())
 					}
 					l.mu.Unlock()
 					continue

@@ -3,6 +3,8 @@
 package cli
 
 import (
+	"errors"
+	"net"
 	"os"
 	"syscall"
 )
@@ -19,3 +21,10 @@ func selfExe() string {
 	}
 	return exe
 }
+
+// reservePort: SO_REUSEPORT sockets are Linux-only here.
+func reservePort(string) (*os.File, *net.TCPAddr, error) {
+	return nil, nil, errors.New("reuse_port is supported on Linux only")
+}
+
+func setReusePort(uintptr) error { return errors.New("reuse_port is supported on Linux only") }
