@@ -40,6 +40,7 @@ type target struct {
 	cfg     *config.Listener
 	cert    atomic.Pointer[tls.Certificate]
 	certPEM *atomicString
+	caPEM   []byte // the client CA file content the target trusts
 	srv     *http.Server
 	conns   *connQueue
 	guard   *guardConfig   // the request-head guard's limits (every HTTP/1.x connection)

@@ -4,10 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
+	"github.com/hashicorp/hcl/v2"
 	"github.com/pagihq/pagi/config"
 )
 
@@ -104,6 +104,8 @@ func (s *Server) retirePipeline(old *Pipeline, closeBroker bool, grace time.Dura
 }
 
 // describeChanges compares two pipelines' configs for the reload log line.
+// Only what was written counts: moving a block or adding a comment is not a
+// change.
 func describeChanges(old, cur *Pipeline, plan *bindPlan) []string {
 	var out []string
 	add := func(what string, added, removed []string) {
@@ -114,11 +116,15 @@ func describeChanges(old, cur *Pipeline, plan *bindPlan) []string {
 	oldRoutes, newRoutes := routeKeys(old.Config), routeKeys(cur.Config)
 	a, r := setDiff(newRoutes, oldRoutes)
 	add("routes", a, r) // a route whose handler block changed counts as removed and added
-	oldL, newL := listenerKeys(old.Config), listenerKeys(cur.Config)
-	a, r = setDiff(newL, oldL)
+	a, r = setDiff(listenerKeys(cur.Config), listenerKeys(old.Config))
 	add("listeners", a, r)
-	if a, r := setDiff(middlewareKeys(cur.Config), middlewareKeys(old.Config)); len(a)+len(r) > 0 {
-		out = append(out, "middleware")
+	// Middleware of the routes present in both configs.
+	oldMW, newMW := middlewareKeys(old.Config), middlewareKeys(cur.Config)
+	for route, mw := range newMW {
+		if prev, ok := oldMW[route]; ok && prev != mw {
+			out = append(out, "middleware")
+			break
+		}
 	}
 	for _, name := range plan.certSwaps {
 		out = append(out, "tls "+name)
@@ -126,7 +132,9 @@ func describeChanges(old, cur *Pipeline, plan *bindPlan) []string {
 	if cur.broker != old.broker {
 		out = append(out, "pubsub")
 	}
-	if old.Config.Server != cur.Config.Server {
+	os, ns := old.Config.Server, cur.Config.Server
+	os.DefRange, ns.DefRange = hcl.Range{}, hcl.Range{}
+	if os != ns {
 		out = append(out, "server")
 	}
 	return out
@@ -145,27 +153,33 @@ func routeKeys(c *config.Config) []string {
 func listenerKeys(c *config.Config) []string {
 	var out []string
 	for _, l := range c.Listeners {
-		key := fmt.Sprintf("%s %s tls=%v h2=%v %+v", l.Name, l.Address, l.TLS != nil, l.HTTP2, l.Limits)
+		key := fmt.Sprintf("%s %s h2=%v mode=%v %+v", l.Name, l.Address, l.HTTP2, l.Mode, l.Limits)
 		if l.TLS != nil {
-			key += fmt.Sprintf(" %+v", *l.TLS)
+			key += fmt.Sprintf(" tls=%s,%s,%d,%s", l.TLS.Cert, l.TLS.Key, l.TLS.MinVersion, l.TLS.ClientCA)
+		}
+		if l.ProxyProtocol != nil {
+			key += fmt.Sprintf(" proxy=%v", l.ProxyProtocol.Trusted)
 		}
 		out = append(out, key)
 	}
 	return out
 }
 
-func middlewareKeys(c *config.Config) []string {
-	var out []string
-	uses := func(us []*config.Use) string {
-		var b strings.Builder
+// middlewareKeys maps each route (site and pattern) to the source of the
+// middleware around it.
+func middlewareKeys(c *config.Config) map[string]string {
+	out := map[string]string{}
+	uses := func(b *strings.Builder, us []*config.Use) {
 		for _, u := range us {
-			fmt.Fprintf(&b, "%s(%s)%s;", u.Type, u.Chain, u.Source)
+			fmt.Fprintf(b, "%s(%s)%s;", u.Type, u.Chain, u.Source)
 		}
-		return b.String()
 	}
 	for _, s := range c.Sites {
 		for _, r := range s.Routes {
-			out = append(out, s.Name+" "+r.Pattern+" "+uses(s.Middleware)+uses(r.Middleware))
+			var b strings.Builder
+			uses(&b, s.Middleware)
+			uses(&b, r.Middleware)
+			out[s.Name+" "+r.Pattern] = b.String()
 		}
 	}
 	return out
@@ -173,14 +187,20 @@ func middlewareKeys(c *config.Config) []string {
 
 // setDiff returns the elements of a not in b and of b not in a.
 func setDiff(a, b []string) (onlyA, onlyB []string) {
+	inA := make(map[string]bool, len(a))
 	for _, x := range a {
-		if !slices.Contains(b, x) {
-			onlyA = append(onlyA, x)
+		inA[x] = true
+	}
+	inB := make(map[string]bool, len(b))
+	for _, x := range b {
+		inB[x] = true
+		if !inA[x] {
+			onlyB = append(onlyB, x)
 		}
 	}
-	for _, x := range b {
-		if !slices.Contains(a, x) {
-			onlyB = append(onlyB, x)
+	for _, x := range a {
+		if !inB[x] {
+			onlyA = append(onlyA, x)
 		}
 	}
 	return onlyA, onlyB

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -85,7 +86,7 @@ func NewWithOptions(cfg *config.Config, log *slog.Logger, opts Options) (*Server
 func (s *Server) compile(cfg *config.Config, prev *Pipeline) (*Pipeline, error) {
 	var broker pubsub.Broker
 	ownBroker := false
-	if prev != nil && reflect.DeepEqual(prev.Config.PubSub, cfg.PubSub) {
+	if prev != nil && samePubSub(prev.Config.PubSub, cfg.PubSub) {
 		broker = prev.broker
 	} else {
 		b, err := newBroker(cfg.PubSub, s.log)
@@ -104,6 +105,15 @@ func (s *Server) compile(cfg *config.Config, prev *Pipeline) (*Pipeline, error) 
 	p.broker = broker
 	p.life = &lifespan{log: s.log, mode: cfg.Server.Lifespan, timeout: cfg.Server.LifespanStartupTimeout.D()}
 	return p, nil
+}
+
+// samePubSub reports whether two pubsub blocks ask for the same broker
+// (where the block is written does not matter).
+func samePubSub(a, b *config.PubSub) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.Backend == b.Backend && a.URL == b.URL && reflect.DeepEqual(a.Options, b.Options)
 }
 
 // Pipeline returns the pipeline currently serving.
@@ -189,7 +199,7 @@ func (s *Server) plan(p *Pipeline) (*bindPlan, error) {
 			pl.opened[key] = a
 		}
 		pl.keep[a.key] = true
-		if cur := a.target.Load(); cur != nil && sameListener(cur.cfg, lc) {
+		if cur := a.target.Load(); cur != nil && sameListener(cur.cfg, lc) && sameClientCA(cur, lc) {
 			changed, err := cur.reloadCert()
 			if err != nil {
 				pl.abort()
@@ -286,6 +296,16 @@ func sameListener(a, b *config.Listener) bool {
 	}
 	return a.TLS == nil || (a.TLS.Cert == b.TLS.Cert && a.TLS.Key == b.TLS.Key &&
 		a.TLS.MinVersion == b.TLS.MinVersion && a.TLS.ClientCA == b.TLS.ClientCA)
+}
+
+// sameClientCA reports whether a TLS target's client CA file still holds
+// what the target trusts (a rotated CA file needs a new target).
+func sameClientCA(t *target, lc *config.Listener) bool {
+	if lc.TLS == nil || lc.TLS.ClientCA == "" {
+		return true
+	}
+	pem, err := os.ReadFile(lc.TLS.ClientCA)
+	return err == nil && bytes.Equal(pem, t.caPEM)
 }
 
 // newTarget builds and starts the http.Server that serves lc's connections
@@ -414,6 +434,7 @@ func tlsConfig(lc *config.Listener, t *target) (*tls.Config, error) {
 		if err != nil {
 			return nil, fmt.Errorf("tls client_ca: %w", err)
 		}
+		t.caPEM = pem
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(pem) {
 			return nil, fmt.Errorf("tls client_ca %s: no PEM certificates", lc.TLS.ClientCA)

@@ -178,10 +178,11 @@ func run(bin string, n int, poll time.Duration, style string, routes int, logPat
 	polls := 0
 	for i := 1; i <= n; i++ {
 		token := fmt.Sprintf("t%d-%d", i, time.Now().UnixNano())
-		if err := writeConfig(path, config(port, token, routes), style); err != nil {
+		data := config(port, token, routes)
+		saved := time.Now() // before the write: a stall after it must not shorten the figure
+		if err := writeConfig(path, data, style); err != nil {
 			return err
 		}
-		saved := time.Now()
 		for {
 			body, err := get()
 			polls++

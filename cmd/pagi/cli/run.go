@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -144,8 +145,13 @@ func (r *reloader) apply(ctx context.Context, trigger string, force bool) {
 		r.log.Error("reload failed", "trigger", trigger, "err", err, "serving_generation", r.srv.Generation())
 		return
 	}
+	// Keep the hash taken before loading: a save made while this reload
+	// ran must still look like a change (a different file set is hashed
+	// again, at worst causing one reload with no changes).
+	if !slices.Equal(r.files, res.Config.Files) {
+		r.hash, _ = reload.Hash(res.Config.Files)
+	}
 	r.files = res.Config.Files
-	r.hash, _ = reload.Hash(r.files)
 	if r.watcher != nil {
 		if err := r.watcher.SetFiles(r.files); err != nil {
 			r.log.Warn("cannot watch the new config's files", "err", err)
