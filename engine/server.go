@@ -395,8 +395,10 @@ func (t *target) reloadCert() (changed bool, err error) {
 }
 
 // retireTarget shuts a target down in the background: it stops taking
-// connections, lets in-flight requests finish for up to grace, then closes
-// what is left.
+// connections and closes idle ones at once. Requests still running after
+// grace (SSE streams, long polls) are left to finish on their own, as
+// WebSocket sessions are: a reload does not cut a live stream. The server's
+// own Shutdown is what closes everything.
 func (s *Server) retireTarget(t *target, grace time.Duration) {
 	s.retiring.Add(1)
 	go func() {
@@ -404,7 +406,7 @@ func (s *Server) retireTarget(t *target, grace time.Duration) {
 		ctx, cancel := context.WithTimeout(context.Background(), grace)
 		defer cancel()
 		if err := t.srv.Shutdown(ctx); err != nil {
-			_ = t.srv.Close()
+			s.log.Debug("old listener settings still serving long requests", "listener", t.name)
 		}
 		<-t.served
 	}()
