@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"net/netip"
+	"strings"
 )
 
 // PrivateRanges are the address ranges the keyword "private_ranges" stands
@@ -23,21 +24,39 @@ var PrivateRanges = []netip.Prefix{
 func ParsePrefixes(list []string) ([]netip.Prefix, error) {
 	var out []netip.Prefix
 	for _, s := range list {
-		if s == "private_ranges" {
-			out = append(out, PrivateRanges...)
-			continue
-		}
-		if p, err := netip.ParsePrefix(s); err == nil {
-			out = append(out, p.Masked())
-			continue
-		}
-		a, err := netip.ParseAddr(s)
+		ps, err := ParseTrusted(s)
 		if err != nil {
-			return nil, fmt.Errorf("%q is neither a CIDR, an IP address nor private_ranges", s)
+			return nil, err
 		}
-		out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+		out = append(out, ps...)
 	}
 	return out, nil
+}
+
+// ParseTrusted parses one entry of a list of trusted peers: a CIDR, a
+// plain IP address, or the keyword "private_ranges". IPv4-mapped IPv6
+// forms are turned into IPv4.
+func ParseTrusted(s string) ([]netip.Prefix, error) {
+	s = strings.TrimSpace(s)
+	if s == "private_ranges" {
+		return PrivateRanges, nil
+	}
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return nil, fmt.Errorf("%q is neither a CIDR, an IP address nor private_ranges: %w", s, err)
+		}
+		if p.Addr().Is4In6() {
+			p = netip.PrefixFrom(p.Addr().Unmap(), max(p.Bits()-96, 0))
+		}
+		return []netip.Prefix{p.Masked()}, nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return nil, fmt.Errorf("%q is neither a CIDR, an IP address nor private_ranges", s)
+	}
+	a = a.Unmap()
+	return []netip.Prefix{netip.PrefixFrom(a, a.BitLen())}, nil
 }
 
 // ContainsAddr reports whether any prefix holds a (IPv4-mapped IPv6

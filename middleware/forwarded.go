@@ -60,9 +60,6 @@ var (
 	_ config.MiddlewareModule = (*Forwarded)(nil)
 )
 
-// fwdPrivateRanges are the ranges the keyword private_ranges stands for.
-var fwdPrivateRanges = []string{"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "127.0.0.0/8", "::1/128", "fc00::/7", "fe80::/10"}
-
 // Bits of fwdConfig.use: which headers are believed.
 const (
 	fwdUseForwarded = 1 << iota
@@ -87,32 +84,12 @@ var fwdHeaderBits = map[string]int{
 func fwdPrefixes(list []string, bad func(i int, err error)) []netip.Prefix {
 	var out []netip.Prefix
 	for i, e := range list {
-		e = strings.TrimSpace(e)
-		if e == "private_ranges" {
-			for _, r := range fwdPrivateRanges {
-				out = append(out, netip.MustParsePrefix(r))
-			}
-			continue
-		}
-		if strings.Contains(e, "/") {
-			p, err := netip.ParsePrefix(e)
-			if err != nil {
-				bad(i, err)
-				continue
-			}
-			if p.Addr().Is4In6() {
-				p = netip.PrefixFrom(p.Addr().Unmap(), max(p.Bits()-96, 0))
-			}
-			out = append(out, p.Masked())
-			continue
-		}
-		a, err := netip.ParseAddr(e)
+		ps, err := config.ParseTrusted(e)
 		if err != nil {
 			bad(i, err)
 			continue
 		}
-		a = a.Unmap()
-		out = append(out, netip.PrefixFrom(a, a.BitLen()))
+		out = append(out, ps...)
 	}
 	return out
 }
@@ -123,7 +100,7 @@ func (f *Forwarded) Validate(ctx *config.ValidateContext) hcl.Diagnostics {
 	l := setaLoc{ctx: ctx}
 	fwdPrefixes(f.TrustedProxies, func(i int, err error) {
 		diags = append(diags, setaError(l.elem("trusted_proxies", i), "Invalid trusted proxy",
-			fmt.Sprintf("%q is not an IP address, a CIDR or private_ranges: %v", f.TrustedProxies[i], err)))
+			err.Error()))
 	})
 	for i, h := range f.Headers {
 		if _, ok := fwdHeaderBits[strings.ToLower(h)]; !ok {

@@ -274,7 +274,7 @@ func TestForwardedValidation(t *testing.T) {
 `
 	out := setaValidate(t, cfg)
 	setaWantDiags(t, out,
-		setaPos(t, cfg, `"10.0.0.300/8"`), `"10.0.0.300/8" is not an IP address, a CIDR or private_ranges`,
+		setaPos(t, cfg, `"10.0.0.300/8"`), `"10.0.0.300/8" is neither a CIDR, an IP address nor private_ranges`,
 		setaPos(t, cfg, `"fe80::zz"`),
 		setaPos(t, cfg, `"x-real-ip"`), `"x-real-ip" is not one of forwarded`)
 }
