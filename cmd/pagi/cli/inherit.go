@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -154,19 +155,21 @@ func (s *inheritedSet) take(lc *config.Listener) net.Listener {
 		return nil
 	}
 	key := socketKey(lc)
-	pick := -1
-	for i, is := range s.socks {
-		if is.key != "" && is.key == key || is.key == "" && is.name != "" && is.name == lc.Name {
-			pick = i
-			break
-		}
+	// Upgrade sockets match by key; systemd's by name and address, then
+	// by address (one socket unit names all its sockets alike), then by
+	// name alone.
+	matchers := []func(*inheritedSock) bool{
+		func(is *inheritedSock) bool { return is.key != "" && is.key == key },
+		func(is *inheritedSock) bool {
+			return is.key == "" && is.name == lc.Name && addrMatches(lc, is.ln.Addr())
+		},
+		func(is *inheritedSock) bool { return is.key == "" && addrMatches(lc, is.ln.Addr()) },
+		func(is *inheritedSock) bool { return is.key == "" && is.name != "" && is.name == lc.Name },
 	}
-	if pick < 0 {
-		for i, is := range s.socks {
-			if is.key == "" && addrMatches(lc, is.ln.Addr()) {
-				pick = i
-				break
-			}
+	pick := -1
+	for _, match := range matchers {
+		if pick = slices.IndexFunc(s.socks, match); pick >= 0 {
+			break
 		}
 	}
 	if pick < 0 {
@@ -246,7 +249,7 @@ func addrMatches(lc *config.Listener, got net.Addr) bool {
 // other; a child gets only the ones meant for it.
 var internalEnv = []string{
 	envListenFDs, envListenPID, envListenFDNames, envInheritFDs, envUpgradeFD,
-	envWorker, envMasterPID, envWorkerFDs, envWorkerGen, envHeartbeat,
+	envWorker, envMasterPID, envWorkerFDs, envWorkerGen, envHeartbeat, envWorkerReuse,
 }
 
 // childEnv returns this process's environment without pagi's internal

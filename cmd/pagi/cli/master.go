@@ -2,7 +2,6 @@ package cli
 
 import (
 	"bufio"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -61,11 +60,13 @@ type generation struct {
 	keys []string // socket keys, in the order of the workers' fds
 }
 
-// masterSock is one listening socket the master holds for its workers.
+// masterSock is one listening socket the master holds for its workers, or
+// with reuse_port the port it reserves for them.
 type masterSock struct {
 	key, name string
-	ln        net.Listener // the owner: closing it closes (and unlinks) the socket
-	file      *os.File     // a duplicate, passed to children
+	ln        net.Listener // the owner: closing it closes (and unlinks) the socket; nil when reserved
+	file      *os.File     // a duplicate, passed to children; with reuse_port the reserving socket
+	reuseAddr string       // with reuse_port: the address each worker binds
 }
 
 func (s *masterSock) close(unlink bool) {
@@ -73,7 +74,9 @@ func (s *masterSock) close(unlink bool) {
 		ul.SetUnlinkOnClose(false)
 	}
 	_ = s.file.Close()
-	_ = s.ln.Close()
+	if s.ln != nil {
+		_ = s.ln.Close()
+	}
 }
 
 // worker is one worker process as the master sees it.
@@ -141,6 +144,7 @@ type master struct {
 	roll      *roll
 	events    chan event
 	hbTimeout time.Duration
+	reusePort bool // fixed for the life of the master
 
 	everReady bool
 	shutting  bool
@@ -170,6 +174,7 @@ func runMaster(path string, watch bool, args []string, log *slog.Logger, stdout,
 		m.hbTimeout = defaultHeartbeatTimeout
 	}
 	m.want = max(1, cfg.Server.Workers)
+	m.reusePort = cfg.Server.ReusePort
 	m.files = cfg.Files
 	m.hash, _ = reload.Hash(cfg.Files)
 
@@ -187,7 +192,6 @@ func runMaster(path string, watch bool, args []string, log *slog.Logger, stdout,
 	sigs := make(chan os.Signal, 8)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGTTIN, syscall.SIGTTOU, syscall.SIGUSR2)
 	defer signal.Stop(sigs)
-	signal.Ignore(syscall.SIGPIPE)
 
 	var changes <-chan struct{}
 	if watch && cfg.Server.Watch {
@@ -255,6 +259,18 @@ func (m *master) openSockets(cfg *config.Config) (keys, opened []string, err err
 			continue
 		}
 		ln := m.inh.take(lc)
+		if ln == nil && m.reusePort && lc.Network == "tcp" {
+			f, addr, err := reservePort(lc.Addr)
+			if err != nil {
+				m.closeSockets(opened, true)
+				return nil, nil, fmt.Errorf("listener %q: %w", lc.Name, err)
+			}
+			m.socks[key] = &masterSock{key: key, name: lc.Name, file: f, reuseAddr: addr.String()}
+			opened = append(opened, key)
+			m.log.Info("listening", "listener", lc.Name, "address", addr.String(), "tls", lc.TLS != nil,
+				"master", true, "reuse_port", true)
+			continue
+		}
 		if ln == nil {
 			ln, err = engine.Listen(lc)
 			if err != nil {
@@ -347,8 +363,14 @@ func (m *master) spawn(num int, g *generation) (*worker, error) {
 		return nil, err
 	}
 	files := []*os.File{msgW, cfgR}
+	var fdKeys, reuse []string
 	for _, k := range g.keys {
-		files = append(files, m.socks[k].file)
+		if s := m.socks[k]; s.reuseAddr != "" {
+			reuse = append(reuse, k+"="+s.reuseAddr)
+		} else {
+			fdKeys = append(fdKeys, k)
+			files = append(files, s.file)
+		}
 	}
 	cmd := exec.Command(selfExe(), m.args...)
 	cmd.Args[0] = os.Args[0]
@@ -356,7 +378,8 @@ func (m *master) spawn(num int, g *generation) (*worker, error) {
 		envWorker+"="+strconv.Itoa(num),
 		envMasterPID+"="+strconv.Itoa(os.Getpid()),
 		envWorkerGen+"="+strconv.Itoa(g.num),
-		envWorkerFDs+"="+encodeKeys(g.keys),
+		envWorkerFDs+"="+encodeKeys(fdKeys),
+		envWorkerReuse+"="+encodeKeys(reuse),
 		envHeartbeat+"="+(m.hbTimeout/5).String())
 	cmd.Stdout, cmd.Stderr = m.stdout, m.stderr
 	cmd.ExtraFiles = files
@@ -678,6 +701,9 @@ func (m *master) reload(trigger string, force bool) {
 	if cfg.Server.Workers == 0 {
 		m.log.Warn("workers = 0 takes effect on restart or upgrade (SIGUSR2); keeping worker processes")
 	}
+	if cfg.Server.ReusePort != m.reusePort {
+		m.log.Warn("a change of reuse_port takes effect on restart", "reuse_port", m.reusePort)
+	}
 	if cfg.Server.Workers != m.cur.cfg.Server.Workers && cfg.Server.Workers > 0 {
 		m.want = cfg.Server.Workers
 	}
@@ -782,6 +808,3 @@ func (m *master) stop(tick <-chan time.Time) int {
 	m.log.Info("stopped", "took", time.Since(start).Round(time.Millisecond).String())
 	return exitOK
 }
-
-// errNoUpgrade is returned when an upgrade cannot start.
-var errNoUpgrade = errors.New("an upgrade is already under way")

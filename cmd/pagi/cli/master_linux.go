@@ -34,7 +34,7 @@ func reservePort(addr string) (*os.File, *net.TCPAddr, error) {
 	}
 	family, sa := syscall.AF_INET6, syscall.Sockaddr(nil)
 	switch ip4 := ta.IP.To4(); {
-	case ta.IP == nil || ta.IP.IsUnspecified() && ip4 == nil:
+	case ta.IP == nil || ta.IP.IsUnspecified():
 		// All addresses, both families, as net.Listen does.
 		sa = &syscall.SockaddrInet6{Port: ta.Port}
 	case ip4 != nil:

@@ -73,12 +73,15 @@ func waitUpgrade(cmd *exec.Cmd, r *os.File, log *slog.Logger) string {
 // startUpgrade (master) starts a new master with every socket.
 func (m *master) startUpgrade() {
 	if m.upgrading != nil {
-		m.log.Warn("SIGUSR2 ignored", "reason", errNoUpgrade.Error())
+		m.log.Warn("SIGUSR2 ignored: an upgrade is already under way", "new_pid", m.upgrading.Process.Pid)
 		return
 	}
 	var keys []string
 	var files []*os.File
 	for k, s := range m.socks {
+		if s.reuseAddr != "" {
+			continue // the new master reserves the port beside this one
+		}
 		keys = append(keys, k)
 		files = append(files, s.file)
 	}
@@ -114,6 +117,7 @@ type soloUpgrade struct {
 	inh            *inheritedSet
 	sig            chan os.Signal
 	handed         chan struct{}
+	done           chan struct{} // closed by stop
 
 	mu    sync.Mutex
 	socks map[*trackedListener]bool
@@ -123,7 +127,8 @@ type soloUpgrade struct {
 // SIGUSR2. args is the command line to run again (without the program).
 func newSoloUpgrade(log *slog.Logger, args []string, stdout, stderr io.Writer) *soloUpgrade {
 	u := &soloUpgrade{log: log, args: args, stdout: stdout, stderr: stderr, inh: loadInherited(log),
-		sig: make(chan os.Signal, 1), handed: make(chan struct{}), socks: map[*trackedListener]bool{}}
+		sig: make(chan os.Signal, 1), handed: make(chan struct{}), done: make(chan struct{}),
+		socks: map[*trackedListener]bool{}}
 	signal.Notify(u.sig, syscall.SIGUSR2)
 	go u.loop()
 	return u
@@ -138,7 +143,8 @@ func (u *soloUpgrade) inherited(lc *config.Listener) net.Listener {
 			return nil // the engine binds again and reports the error
 		}
 	}
-	t := &trackedListener{Listener: ln, key: socketKey(lc), u: u}
+	clock := &clockedListener{Listener: ln}
+	t := &trackedListener{Listener: clock, clock: clock, key: socketKey(lc), u: u}
 	u.mu.Lock()
 	u.socks[t] = true
 	u.mu.Unlock()
@@ -158,11 +164,19 @@ func (u *soloUpgrade) serving() {
 func (u *soloUpgrade) handedOver() <-chan struct{} { return u.handed }
 
 // stop stops listening for SIGUSR2.
-func (u *soloUpgrade) stop() { signal.Stop(u.sig) }
+func (u *soloUpgrade) stop() {
+	signal.Stop(u.sig)
+	close(u.done)
+}
 
 func (u *soloUpgrade) loop() {
-	for range u.sig {
-		if u.upgrade() {
+	for {
+		select {
+		case <-u.sig:
+			if u.upgrade() {
+				return
+			}
+		case <-u.done:
 			return
 		}
 	}
@@ -186,7 +200,7 @@ func (u *soloUpgrade) upgrade() bool {
 		}
 	}()
 	for _, t := range socks {
-		f, err := listenerFile(t.Listener)
+		f, err := listenerFile(t.clock.Listener)
 		if err != nil {
 			u.log.Error("upgrade failed", "err", err)
 			return false
@@ -203,12 +217,13 @@ func (u *soloUpgrade) upgrade() bool {
 	if waitUpgrade(cmd, r, u.log) != "ready" {
 		return false
 	}
-	for _, t := range socks {
-		if ul, ok := t.Listener.(*net.UnixListener); ok {
-			ul.SetUnlinkOnClose(false) // the socket file is the new process's now
-		}
-	}
 	u.log.Info("upgrade complete: the new process serves; draining", "new_pid", cmd.Process.Pid)
+	// The socket files are the new process's now: stopAccepting keeps them.
+	lns := make([]*clockedListener, len(socks))
+	for i, t := range socks {
+		lns[i] = t.clock
+	}
+	stopAccepting(lns)
 	close(u.handed)
 	return true
 }
@@ -217,8 +232,9 @@ func (u *soloUpgrade) upgrade() bool {
 // can hand over while it is open.
 type trackedListener struct {
 	net.Listener
-	key string
-	u   *soloUpgrade
+	clock *clockedListener // the same listener
+	key   string
+	u     *soloUpgrade
 }
 
 func (t *trackedListener) Close() error {

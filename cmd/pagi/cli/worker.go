@@ -10,7 +10,9 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -30,6 +32,9 @@ import (
 //	PAGI_MASTER_PID       the master; a worker whose parent is not it exits
 //	PAGI_WORKER_GEN       the config generation, for logs
 //	PAGI_HEARTBEAT        the heartbeat interval (a Go duration)
+//	PAGI_WORKER_REUSE     with reuse_port: KEY=ADDRESS of the TCP sockets the
+//	                      worker binds itself (SO_REUSEPORT) on the port the
+//	                      master reserved
 //
 // Messages to the master: "ready" once serving, "hb" every heartbeat
 // interval, "recycle" once max_requests (plus jitter) requests have
@@ -37,11 +42,12 @@ import (
 // exitWorkerStartup). The worker keeps serving after "recycle" until the
 // master, having started its replacement, sends SIGTERM.
 const (
-	envWorker    = "PAGI_WORKER"
-	envMasterPID = "PAGI_MASTER_PID"
-	envWorkerFDs = "PAGI_WORKER_FDS"
-	envWorkerGen = "PAGI_WORKER_GEN"
-	envHeartbeat = "PAGI_HEARTBEAT"
+	envWorker      = "PAGI_WORKER"
+	envMasterPID   = "PAGI_MASTER_PID"
+	envWorkerFDs   = "PAGI_WORKER_FDS"
+	envWorkerGen   = "PAGI_WORKER_GEN"
+	envHeartbeat   = "PAGI_HEARTBEAT"
+	envWorkerReuse = "PAGI_WORKER_REUSE"
 
 	workerPipeFD   = 3
 	workerConfigFD = 4
@@ -81,6 +87,12 @@ func runWorker(path string, stderr io.Writer) int {
 		beat = 2 * time.Second
 	}
 	keys := decodeKeys(os.Getenv(envWorkerFDs))
+	reuse := map[string]string{}
+	for _, kv := range decodeKeys(os.Getenv(envWorkerReuse)) {
+		if k, a, ok := strings.Cut(kv, "="); ok {
+			reuse[k] = a
+		}
+	}
 	for _, k := range internalEnv {
 		_ = os.Unsetenv(k)
 	}
@@ -106,8 +118,10 @@ func runWorker(path string, stderr io.Writer) int {
 		return exitError
 	}
 	// The master coordinates: Ctrl-C reaches the whole process group, but
-	// only the master's TERM stops a worker.
-	signal.Ignore(syscall.SIGINT, syscall.SIGHUP, syscall.SIGUSR2, syscall.SIGTTIN, syscall.SIGTTOU, syscall.SIGPIPE)
+	// only the master's TERM stops a worker. (Caught and dropped rather
+	// than ignored: an ignored signal stays ignored in the subprocesses an
+	// app starts.)
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGINT, syscall.SIGHUP, syscall.SIGUSR2, syscall.SIGTTIN, syscall.SIGTTOU)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	defer stop()
 
@@ -144,11 +158,25 @@ func runWorker(path string, stderr io.Writer) int {
 			maxReq += rand.Int64N(int64(j) + 1)
 		}
 	}
+	var serving []*clockedListener // what the engine accepts on
 	srv, err := engine.NewWithOptions(cfg, log, engine.Options{
 		Inherited: func(lc *config.Listener) net.Listener {
+			if addr, ok := reuse[socketKey(lc)]; ok {
+				ln, err := reusePortListen(addr)
+				if err != nil {
+					log.Error("cannot bind a reuse_port socket", "listener", lc.Name, "address", addr, "err", err)
+					return nil
+				}
+				serving = append(serving, &clockedListener{Listener: ln})
+				return serving[len(serving)-1]
+			}
 			ln := socks[socketKey(lc)]
 			delete(socks, socketKey(lc))
-			return ln
+			if ln == nil {
+				return nil
+			}
+			serving = append(serving, &clockedListener{Listener: ln})
+			return serving[len(serving)-1]
 		},
 		WorkerNum:     num,
 		MaxRequests:   maxReq,
@@ -170,6 +198,7 @@ func runWorker(path string, stderr io.Writer) int {
 	case <-pipe.gone:
 		log.Warn("the master is gone; stopping")
 	}
+	stopAccepting(serving)
 	grace := cfg.Server.GracefulTimeout.D()
 	sctx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
@@ -188,4 +217,61 @@ func oneLine(s string) string {
 		}
 	}
 	return string(b)
+}
+
+// reusePortListen binds a listening TCP socket with SO_REUSEPORT: the
+// kernel spreads new connections over every such socket on the port.
+func reusePortListen(addr string) (net.Listener, error) {
+	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
+		var serr error
+		if err := c.Control(func(fd uintptr) { serr = setReusePort(fd) }); err != nil {
+			return err
+		}
+		return serr
+	}}
+	return lc.Listen(context.Background(), "tcp", addr)
+}
+
+// acceptSettle is how long after its last accepted connection a stopping
+// process keeps serving normally, once it stopped accepting, before
+// net/http's shutdown begins.
+const acceptSettle = 50 * time.Millisecond
+
+// clockedListener is a listening socket that remembers when it last
+// accepted a connection.
+type clockedListener struct {
+	net.Listener
+	last atomic.Int64 // unix nanoseconds
+}
+
+func (l *clockedListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err == nil {
+		l.last.Store(time.Now().UnixNano())
+	}
+	return c, err
+}
+
+// stopAccepting closes this process's copies of the listening sockets
+// (other processes keep accepting on the same sockets) and returns once
+// the connections accepted last have had time to send their request.
+//
+// net/http drops a request it reads after Shutdown has begun: it closes
+// the connection without an answer, and on a new connection no client
+// retries. A client that connected just before this process stopped
+// accepting sends its request at once; serving normally for a moment
+// after the last accept lets that request in. Under a steady load of
+// keep-alive connections the last accept is long past and nothing waits.
+func stopAccepting(lns []*clockedListener) {
+	var last int64
+	for _, ln := range lns {
+		if ul, ok := ln.Listener.(*net.UnixListener); ok {
+			ul.SetUnlinkOnClose(false)
+		}
+		_ = ln.Listener.Close()
+		last = max(last, ln.last.Load())
+	}
+	if wait := time.Until(time.Unix(0, last).Add(acceptSettle)); wait > 0 {
+		time.Sleep(wait)
+	}
 }
