@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
@@ -29,7 +30,8 @@ func init() {
 //	  stats {}
 //	}
 //
-// "?gc=1" runs a garbage collection first, so heap figures show live data.
+// "?gc=1" runs a garbage collection and returns free memory to the OS
+// first, so heap and RSS figures show live data.
 type Stats struct{}
 
 var _ config.HandlerModule = (*Stats)(nil)
@@ -55,7 +57,7 @@ func (*Stats) BuildApp(*config.BuildContext) (pagi.App, error) {
 			return pagi.ErrUnsupportedScope
 		}
 		if strings.Contains(s.QueryString, "gc=1") {
-			runtime.GC()
+			debug.FreeOSMemory() // a collection, and free pages go back to the OS
 		}
 		var ms runtime.MemStats
 		runtime.ReadMemStats(&ms)
