@@ -12,8 +12,8 @@ listener "web" {
 }
 
 pubsub {
-  backend = "memory"   # one process; see docs/pubsub.md for Redis
-  replay  = 50         # a reconnecting ticker gets what it missed
+  backend = "memory" # one process; see docs/pubsub.md for Redis
+  replay  = 50       # a reconnecting ticker gets what it missed
 }
 
 site "chat" {
