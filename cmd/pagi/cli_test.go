@@ -107,3 +107,19 @@ func TestFmt(t *testing.T) {
 		t.Errorf("fmt on a syntax error: exit %d\n%s", code, errOut)
 	}
 }
+
+// TestExamplesAreValidAndFormatted keeps examples/*.hcl true to the code.
+func TestExamplesAreValidAndFormatted(t *testing.T) {
+	examples, err := filepath.Glob("../../examples/*.hcl")
+	if err != nil || len(examples) == 0 {
+		t.Fatalf("no examples: %v", err)
+	}
+	for _, ex := range examples {
+		if out, errOut, code := runPagi(t, "validate", ex); code != 0 {
+			t.Errorf("pagi validate %s: exit %d\n%s%s", ex, code, out, errOut)
+		}
+		if out, _, code := runPagi(t, "fmt", "--check", ex); code != 0 {
+			t.Errorf("pagi fmt --check %s: not formatted (%s)", ex, out)
+		}
+	}
+}
