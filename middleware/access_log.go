@@ -174,8 +174,11 @@ type recorder struct {
 	start  time.Time
 	status int
 	bytes  int64
-	want   []string // lower-case names of the response headers to keep
-	got    []string // their values, by index in want, once the response started
+	// declared is the response's content-length header, for file bodies
+	// sent to their end.
+	declared int64
+	want     []string // lower-case names of the response headers to keep
+	got      []string // their values, by index in want, once the response started
 }
 
 func (r *recorder) send(ctx context.Context, ev pagi.Event) error {
@@ -187,10 +190,16 @@ func (r *recorder) send(ctx context.Context, ev pagi.Event) error {
 	switch e := ev.(type) {
 	case *pagi.HTTPResponseStart:
 		r.status = e.Status
+		if v, ok := e.Headers.Get("content-length"); ok {
+			r.declared, _ = strconv.ParseInt(v, 10, 64)
+		}
 	case *pagi.HTTPResponseBody:
 		r.bytes += int64(len(e.Body))
-		if e.Length > 0 {
+		switch {
+		case e.Length > 0:
 			r.bytes += e.Length
+		case e.File != "" || e.FH != nil:
+			r.bytes += fileBytes(e, r.declared)
 		}
 	case *pagi.SSEStart:
 		r.status = max(e.Status, 200)
@@ -212,6 +221,26 @@ func (r *recorder) send(ctx context.Context, ev pagi.Event) error {
 		}
 	}
 	return r.next(ctx, ev)
+}
+
+// fileBytes is how much of a file body goes out when it is sent to its
+// end: the declared content-length when the app gave one, else what a stat
+// of the file says.
+func fileBytes(e *pagi.HTTPResponseBody, declared int64) int64 {
+	if declared > 0 {
+		return declared
+	}
+	var fi os.FileInfo
+	var err error
+	if e.FH != nil {
+		fi, err = e.FH.Stat()
+	} else {
+		fi, err = os.Stat(e.File)
+	}
+	if err != nil || fi.Size() <= e.Offset {
+		return 0
+	}
+	return fi.Size() - e.Offset
 }
 
 // lineWriter serialises whole lines to the output. Lines are buffered (up

@@ -229,3 +229,35 @@ site "s" {
 		}
 	}
 }
+
+func TestAccessLogCountsFileBodies(t *testing.T) {
+	srv := pagitest.Start(t, pagitest.Listener("web")+`
+site "s" {
+  route "/files/" {
+    access_log {
+      format         = "common"
+      output         = "logs/files.log"
+      flush_interval = "0s"
+    }
+    static { root = "./public" }
+  }
+}
+`, map[string]string{"logs/.keep": "", "public/a.txt": "0123456789"})
+	resp, err := http.Get(srv.URL("web") + "/files/a.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		b, _ := os.ReadFile(filepath.Join(srv.Dir, "logs", "files.log"))
+		if strings.HasSuffix(string(b), `" 200 10`+"\n") {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("log line %q does not count the file's 10 bytes", b)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
