@@ -1,13 +1,10 @@
 package engine
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"log/slog"
 	"net"
 	"net/http"
-	"strconv"
 	"testing"
 
 	"github.com/pagihq/pagi"
@@ -64,46 +61,8 @@ func BenchmarkRespondHello(b *testing.B) {
 	driveKeepAlive(b, srv.Addr("web").String())
 }
 
-// driveParallel runs keep-alive requests over many connections at once
-// (b.RunParallel), so the figure is CPU per request rather than latency.
-func driveParallel(b *testing.B, addr string) {
-	b.ReportAllocs()
-	b.SetParallelism(16)
-	b.ResetTimer()
-	b.RunParallel(func(pb *testing.PB) {
-		c, err := net.Dial("tcp", addr)
-		if err != nil {
-			b.Error(err)
-			return
-		}
-		defer c.Close()
-		br := bufio.NewReaderSize(c, 64<<10)
-		for pb.Next() {
-			if _, err := c.Write(benchRequest); err != nil {
-				b.Error(err)
-				return
-			}
-			length := -1
-			for {
-				line, err := br.ReadSlice('\n')
-				if err != nil {
-					b.Error(err)
-					return
-				}
-				if len(line) <= 2 {
-					break
-				}
-				if len(line) > 15 && bytes.EqualFold(line[:15], []byte("content-length:")) {
-					length, _ = strconv.Atoi(string(bytes.TrimSpace(line[15:])))
-				}
-			}
-			if _, err := br.Discard(length); err != nil {
-				b.Error(err)
-				return
-			}
-		}
-	})
-}
+// driveParallel runs keep-alive requests over many connections at once.
+func driveParallel(b *testing.B, addr string) { keepalive.DriveParallel(b, addr, benchRequest) }
 
 // BenchmarkParallelRawHello and BenchmarkParallelRespondHello compare CPU
 // per request under concurrency.

@@ -6,6 +6,7 @@ package keepalive
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"net"
 	"strconv"
 	"testing"
@@ -33,26 +34,32 @@ func Drive(b *testing.B, addr string, req []byte) {
 	defer c.Close()
 	br := bufio.NewReaderSize(c, 64<<10)
 	for range 100 { // warm the pools
-		roundTrip(b, c, br, req)
+		if err := roundTrip(c, br, req); err != nil {
+			b.Fatal(err)
+		}
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		roundTrip(b, c, br, req)
+		if err := roundTrip(c, br, req); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
 
 var clKey = []byte("content-length:")
 
-func roundTrip(b *testing.B, c net.Conn, br *bufio.Reader, req []byte) {
+// roundTrip writes req and reads one response, which must carry
+// Content-Length.
+func roundTrip(c net.Conn, br *bufio.Reader, req []byte) error {
 	if _, err := c.Write(req); err != nil {
-		b.Fatal(err)
+		return err
 	}
 	length := -1
 	for {
 		line, err := br.ReadSlice('\n')
 		if err != nil {
-			b.Fatal(err)
+			return err
 		}
 		if len(line) <= 2 {
 			break
@@ -62,9 +69,32 @@ func roundTrip(b *testing.B, c net.Conn, br *bufio.Reader, req []byte) {
 		}
 	}
 	if length < 0 {
-		b.Fatal("response without content-length")
+		return errors.New("response without content-length")
 	}
-	if _, err := br.Discard(length); err != nil {
-		b.Fatal(err)
-	}
+	_, err := br.Discard(length)
+	return err
+}
+
+// DriveParallel sends b.N copies of req over several keep-alive
+// connections at once (b.RunParallel, parallelism 16 per CPU), so the
+// figure is CPU per request rather than round-trip latency.
+func DriveParallel(b *testing.B, addr string, req []byte) {
+	b.ReportAllocs()
+	b.SetParallelism(16)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			b.Error(err)
+			return
+		}
+		defer c.Close()
+		br := bufio.NewReaderSize(c, 64<<10)
+		for pb.Next() {
+			if err := roundTrip(c, br, req); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
 }
