@@ -49,30 +49,29 @@ func (d *decoder) set(dst reflect.Value, val cty.Value, expr hcl.Expression, wha
 		return
 	}
 	switch t {
-	case durationType, timeDurationType:
-		v, err := durationValue(val)
-		switch {
-		case errors.Is(err, errWrongType):
-			wrong()
-		case errors.Is(err, errNegative):
-			invalid(err, "")
-		case err != nil:
-			invalid(err, durationHint)
-		default:
-			dst.SetInt(int64(v))
+	case durationType, timeDurationType, sizeType:
+		// Durations and sizes: a string with a unit or a number.
+		var n int64
+		var err error
+		hint := durationHint
+		if t == sizeType {
+			var v Size
+			v, err = sizeValue(val)
+			n, hint = int64(v), sizeHint
+		} else {
+			var v Duration
+			v, err = durationValue(val)
+			n = int64(v)
 		}
-		return
-	case sizeType:
-		v, err := sizeValue(val)
 		switch {
 		case errors.Is(err, errWrongType):
 			wrong()
 		case errors.Is(err, errNegative):
 			invalid(err, "")
 		case err != nil:
-			invalid(err, sizeHint)
+			invalid(err, hint)
 		default:
-			dst.SetInt(int64(v))
+			dst.SetInt(n)
 		}
 		return
 	case fileModeType:
