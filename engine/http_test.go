@@ -314,6 +314,12 @@ func TestTrailersAndFileBodies(t *testing.T) {
 	if err := os.WriteFile(file, content, 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// big is larger than the in-memory limit, so it goes out with sendfile.
+	big := filepath.Join(dir, "big.bin")
+	bigContent := bytes.Repeat([]byte("0123456789abcdef"), 5000)
+	if err := os.WriteFile(big, bigContent, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	app := func(ctx context.Context, s *pagi.Scope, _ pagi.Receive, send pagi.Send) error {
 		if s.Type != pagi.ScopeHTTP {
 			return pagi.ErrUnsupportedScope
@@ -334,6 +340,13 @@ func TestTrailersAndFileBodies(t *testing.T) {
 			defer f.Close()
 			_ = send(ctx, &pagi.HTTPResponseStart{Status: 200})
 			return send(ctx, &pagi.HTTPResponseBody{FH: f, Offset: 15})
+		case "/short":
+			// Asks for more than the file has: what exists is sent.
+			_ = send(ctx, &pagi.HTTPResponseStart{Status: 200})
+			return send(ctx, &pagi.HTTPResponseBody{File: file, Offset: 15, Length: 100})
+		case "/big":
+			_ = send(ctx, &pagi.HTTPResponseStart{Status: 200})
+			return send(ctx, &pagi.HTTPResponseBody{File: big, Offset: 3, Length: 70000})
 		case "/missing":
 			_ = send(ctx, &pagi.HTTPResponseStart{Status: 200})
 			return send(ctx, &pagi.HTTPResponseBody{File: filepath.Join(dir, "nope")})
@@ -350,7 +363,8 @@ func TestTrailersAndFileBodies(t *testing.T) {
 	if string(b) != "body" || resp.Trailer.Get("X-Checksum") != "abc" {
 		t.Errorf("trailers: body %q trailer %v", b, resp.Trailer)
 	}
-	for path, want := range map[string]string{"/file": "56789abcde", "/fh": "fghij"} {
+	for path, want := range map[string]string{"/file": "56789abcde", "/fh": "fghij", "/short": "fghij",
+		"/big": string(bigContent[3:70003])} {
 		resp, err := http.Get(ts.url(path))
 		if err != nil {
 			t.Fatal(err)
@@ -358,7 +372,7 @@ func TestTrailersAndFileBodies(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
 		if string(b) != want || resp.ContentLength != int64(len(want)) {
-			t.Errorf("%s: body %q length %d, want %q", path, b, resp.ContentLength, want)
+			t.Errorf("%s: body %.40q (%d bytes) length %d, want %.40q (%d bytes)", path, b, len(b), resp.ContentLength, want, len(want))
 		}
 	}
 	req, _ := http.NewRequest(http.MethodHead, ts.url("/file"), nil)

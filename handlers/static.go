@@ -567,6 +567,11 @@ func (a *staticApp) serveFile(ctx context.Context, s *pagi.Scope, send pagi.Send
 		}
 	}
 
+	if status == http.StatusOK {
+		// The size is known: saying it lets the engine skip its own stat
+		// and send a small file with the head in one write.
+		length = size
+	}
 	r.start = pagi.HTTPResponseStart{Status: status, Headers: h}
 	if err := send(ctx, &r.start); err != nil {
 		return err

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -41,7 +42,8 @@ func init() {
 // and x-lighttpd-send-file the header holds the absolute file path, mapped
 // the same way when a mapping matches.
 //
-// Partial responses (a body with Offset or Length, or status 206) pass
+// Partial responses (a body with an Offset or a Length short of the
+// file's size, or status 206) pass
 // untouched; let the proxy do ranges: with static behind this middleware,
 // range requests are still answered by static itself, while whole files
 // go to the proxy, which then applies the client's Range on its own. The
@@ -210,7 +212,7 @@ func (r *xsendfileResp) send(ctx context.Context, ev pagi.Event) error {
 			break
 		}
 		r.held, r.done = false, true
-		if sbIsFile(e) && e.Offset == 0 && e.Length <= 0 {
+		if sbIsFile(e) && sbWholeFile(e) {
 			path := e.File
 			if e.FH != nil {
 				path = e.FH.Name()
@@ -232,4 +234,23 @@ func (r *xsendfileResp) send(ctx context.Context, ev pagi.Event) error {
 		}
 	}
 	return r.next(ctx, ev)
+}
+
+// sbWholeFile reports whether a file body sends the whole file: no offset,
+// and no length or the file's own size (the static handler states it).
+func sbWholeFile(e *pagi.HTTPResponseBody) bool {
+	if e.Offset != 0 {
+		return false
+	}
+	if e.Length <= 0 {
+		return true
+	}
+	var fi os.FileInfo
+	var err error
+	if e.FH != nil {
+		fi, err = e.FH.Stat()
+	} else {
+		fi, err = os.Stat(e.File)
+	}
+	return err == nil && fi.Size() == e.Length
 }
