@@ -2,7 +2,6 @@ package pagi
 
 import (
 	"fmt"
-	"strings"
 )
 
 // Header is one header field: a lower-case name and an opaque value.
@@ -93,8 +92,10 @@ func ValidateHeader(name, value string) error {
 			return fmt.Errorf("%w: header name %q contains byte %#02x", ErrInvalidHeader, name, c)
 		}
 	}
-	if i := strings.IndexAny(value, "\r\n\x00"); i >= 0 {
-		return fmt.Errorf("%w: value of header %q contains byte %#02x", ErrInvalidHeader, name, value[i])
+	for i := 0; i < len(value); i++ {
+		if c := value[i]; c == '\r' || c == '\n' || c == 0 {
+			return fmt.Errorf("%w: value of header %q contains byte %#02x", ErrInvalidHeader, name, c)
+		}
 	}
 	return nil
 }

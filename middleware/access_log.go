@@ -138,12 +138,15 @@ func (a *AccessLog) BuildMiddleware(ctx *config.BuildContext) (pagi.Middleware, 
 			if s.Type == pagi.ScopeLifespan {
 				return next(ctx, s, receive, send)
 			}
-			rec := &recorder{next: send, start: time.Now(), want: want}
-			err := next(ctx, s, receive, rec.send)
+			rec := recorderPool.Get().(*recorder)
+			rec.next, rec.start, rec.want, rec.w = send, time.Now(), want, w
+			err := next(ctx, s, receive, rec.sendFn)
 			if rec.status == 0 && err != nil {
 				rec.status = 500
 			}
 			w.write(format, s, rec)
+			rec.reset()
+			recorderPool.Put(rec)
 			return err
 		}
 	}, nil
@@ -179,6 +182,39 @@ type recorder struct {
 	declared int64
 	want     []string // lower-case names of the response headers to keep
 	got      []string // their values, by index in want, once the response started
+	w        *lineWriter
+	// sendFn is send as a func value, bound once per pooled recorder.
+	sendFn pagi.Send
+}
+
+// recorderPool holds recorders between requests: the access log allocates
+// nothing per request of its own.
+var recorderPool = sync.Pool{New: func() any {
+	r := &recorder{}
+	r.sendFn = r.send
+	return r
+}}
+
+// reset clears r for the pool.
+func (r *recorder) reset() {
+	clear(r.got)
+	r.next, r.start, r.status, r.bytes, r.declared, r.want, r.got, r.w = nil, time.Time{}, 0, 0, 0, nil, r.got[:0], nil
+}
+
+// appendCLFTime appends the request's start time in the Common Log Format
+// (02/Jan/2006:15:04:05 -0700). Lines are formatted under the writer's lock,
+// which guards its cache of the last second formatted: under load most lines
+// share their second with the one before.
+func (r *recorder) appendCLFTime(b []byte) []byte {
+	const layout = "02/Jan/2006:15:04:05 -0700"
+	if r.w == nil {
+		return r.start.AppendFormat(b, layout)
+	}
+	if sec := r.start.Unix(); sec != r.w.clfSec || r.w.clf == nil {
+		r.w.clf = r.start.AppendFormat(r.w.clf[:0], layout)
+		r.w.clfSec = sec
+	}
+	return append(b, r.w.clf...)
 }
 
 func (r *recorder) send(ctx context.Context, ev pagi.Event) error {
@@ -255,6 +291,10 @@ type lineWriter struct {
 	buf        []byte
 	flushEvery time.Duration // 0: write every line at once
 	timer      *time.Timer
+	// clf is the Common Log Format time of second clfSec (local time), the
+	// cache of recorder.appendCLFTime.
+	clf    []byte
+	clfSec int64
 }
 
 // lineBufferSize is how many bytes of lines may wait for a flush.
@@ -338,7 +378,7 @@ func target(s *pagi.Scope) string {
 func appendCommon(b []byte, s *pagi.Scope, r *recorder) []byte {
 	b = append(b, clientHost(s)...)
 	b = append(b, " - - ["...)
-	b = r.start.AppendFormat(b, "02/Jan/2006:15:04:05 -0700")
+	b = r.appendCLFTime(b)
 	b = append(b, "] \""...)
 	b = appendQuoted(b, method(s)+" "+target(s)+" "+protocol(s))
 	b = append(b, "\" "...)
@@ -421,9 +461,10 @@ func appendQuoted(b []byte, s string) []byte {
 
 // keepHeaders records the values of the wanted response headers.
 func (r *recorder) keepHeaders(h pagi.Headers) {
-	if r.got == nil {
+	if cap(r.got) < len(r.want) {
 		r.got = make([]string, len(r.want))
 	}
+	r.got = r.got[:len(r.want)]
 	for i, name := range r.want {
 		v := ""
 		for _, f := range h {
@@ -507,7 +548,7 @@ func compileLogPattern(p string) ([]logAtom, []string, error) {
 				idx := len(want)
 				want = append(want, name)
 				atoms = append(atoms, func(b []byte, _ *pagi.Scope, r *recorder) []byte {
-					if r.got == nil || r.got[idx] == "" {
+					if idx >= len(r.got) || r.got[idx] == "" {
 						return append(b, '-')
 					}
 					return appendQuoted(b, r.got[idx])
@@ -543,7 +584,7 @@ var logAtoms = map[string]logAtom{
 	},
 	"t": func(b []byte, _ *pagi.Scope, r *recorder) []byte {
 		b = append(b, '[')
-		b = r.start.AppendFormat(b, "02/Jan/2006:15:04:05 -0700")
+		b = r.appendCLFTime(b)
 		return append(b, ']')
 	},
 	"r": func(b []byte, s *pagi.Scope, _ *recorder) []byte {

@@ -1,6 +1,7 @@
 package middleware_test
 
 import (
+	"os"
 	"testing"
 
 	"github.com/pagihq/pagi/internal/keepalive"
@@ -10,47 +11,20 @@ import (
 // chainSite has the same small response on a bare route and behind the
 // chain of the middleware issue's benchmark: forwarded, request_id,
 // access_log, headers, cors and compress.
-const chainSite = `
-server {
-  log_level = "error"
+// chainSite is bench/chain-site.hcl: the same small response on a bare
+// route and behind the chain of the middleware issue's benchmark
+// (forwarded, request_id, access_log, headers, cors and compress), shared
+// with the wrk run of bench/chain.sh.
+func chainSite(b *testing.B) string {
+	site, err := os.ReadFile("../bench/chain-site.hcl")
+	if err != nil {
+		b.Fatal(err)
+	}
+	return string(site)
 }
-middleware "typical" {
-  forwarded {
-    trusted_proxies = ["private_ranges"]
-  }
-  request_id {}
-  access_log {
-    output = "access.log"
-  }
-  headers {
-    response {
-      set = { "x-frame-options" = "DENY" }
-    }
-  }
-  cors {
-    origins = ["https://app.example.com"]
-  }
-  compress {}
-}
-site "s" {
-  route "GET /bare" {
-    respond {
-      headers = { "content-type" = "application/json" }
-      body    = "{\"hello\":\"world\"}"
-    }
-  }
-  route "GET /chain" {
-    middleware = ["typical"]
-    respond {
-      headers = { "content-type" = "application/json" }
-      body    = "{\"hello\":\"world\"}"
-    }
-  }
-}
-`
 
 func benchChain(b *testing.B, path string) {
-	srv := pagitest.Start(b, pagitest.Listener("web")+chainSite, nil)
+	srv := pagitest.Start(b, pagitest.Listener("web")+chainSite(b), nil)
 	keepalive.Drive(b, srv.Addr("web"), keepalive.Request(path, "Origin: https://app.example.com", "Accept-Encoding: gzip"))
 }
 

@@ -238,6 +238,15 @@ func (c *CORS) BuildMiddleware(*config.BuildContext) (pagi.Middleware, error) {
 	denied := pagi.Headers{setaTextPlain}
 	preflightDenied := []byte("403 Forbidden: CORS preflight not allowed\n")
 	wsDenied := []byte("403 Forbidden: WebSocket origin not allowed\n")
+	// onStart adds the actual-request headers for the origin (c.origin,
+	// allowed when c.flag).
+	onStart := func(c *call, hs pagi.Headers) pagi.Headers {
+		out := p.addActual(c.respHdrs, hs, c.origin, c.flag)
+		if !sameHeaders(out, hs) {
+			c.respHdrs = out // never hs: putCall clears respHdrs
+		}
+		return out
+	}
 	return func(next pagi.App) pagi.App {
 		return func(ctx context.Context, s *pagi.Scope, receive pagi.Receive, send pagi.Send) error {
 			if s.Type == pagi.ScopeLifespan {
@@ -259,12 +268,10 @@ func (c *CORS) BuildMiddleware(*config.BuildContext) (pagi.Middleware, error) {
 			case !ok && !p.echo:
 				return next(ctx, s, receive, send)
 			}
-			return next(ctx, s, receive, func(ctx context.Context, ev pagi.Event) error {
-				if hs, isStart := setaStartHeaders(ev); isStart {
-					ev = p.addActual(ev, hs, origin, ok)
-				}
-				return send(ctx, ev)
-			})
+			c := getCall()
+			defer putCall(c)
+			c.next, c.onStart, c.origin, c.flag = send, onStart, origin, ok
+			return next(ctx, s, receive, c.sendFn)
 		}
 	}, nil
 }
@@ -357,13 +364,13 @@ func (p *corsPolicy) originValue(origin string) string {
 // addActual adds the CORS fields to the start of an actual response: the
 // allow fields for an allowed origin (unless the app answered CORS
 // itself), and Vary: Origin whenever the answer depends on the origin.
-func (p *corsPolicy) addActual(ev pagi.Event, hs pagi.Headers, origin string, ok bool) pagi.Event {
+func (p *corsPolicy) addActual(dst, hs pagi.Headers, origin string, ok bool) pagi.Headers {
 	allow := ok && !setaHasHeader(hs, "access-control-allow-origin")
 	vary := p.echo && !corsVariesByOrigin(hs)
 	if !allow && !vary {
-		return ev
+		return hs
 	}
-	out := setaCopyHeaders(hs, len(p.actual)+2)
+	out := append(dst[:0], hs...)
 	if allow {
 		out = append(out, pagi.Header{Name: "access-control-allow-origin", Value: p.originValue(origin)})
 		out = append(out, p.actual...)
@@ -371,7 +378,7 @@ func (p *corsPolicy) addActual(ev pagi.Event, hs pagi.Headers, origin string, ok
 	if vary {
 		out = append(out, pagi.Header{Name: "vary", Value: "Origin"})
 	}
-	return setaWithStartHeaders(ev, out)
+	return out
 }
 
 // corsVariesByOrigin reports whether the Vary fields already name Origin

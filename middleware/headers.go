@@ -114,7 +114,12 @@ func newHeaderEdit(o *HeaderOps) *headerEdit {
 
 // apply returns a changed copy of h; h itself is left alone.
 func (e *headerEdit) apply(h pagi.Headers) pagi.Headers {
-	out := setaCopyHeaders(h, len(e.add))
+	return e.applyInto(make(pagi.Headers, 0, len(h)+len(e.add)), h)
+}
+
+// applyInto is apply building the result in dst's backing array.
+func (e *headerEdit) applyInto(dst, h pagi.Headers) pagi.Headers {
+	out := append(dst[:0], h...)
 	for _, n := range e.del {
 		out = setaDelHeader(out, n)
 	}
@@ -124,24 +129,26 @@ func (e *headerEdit) apply(h pagi.Headers) pagi.Headers {
 // BuildMiddleware prepares both edits and returns the middleware.
 func (h *Headers) BuildMiddleware(*config.BuildContext) (pagi.Middleware, error) {
 	req, resp := newHeaderEdit(h.Request), newHeaderEdit(h.Response)
+	onStart := func(c *call, hs pagi.Headers) pagi.Headers {
+		c.respHdrs = resp.applyInto(c.respHdrs, hs)
+		return c.respHdrs
+	}
 	return func(next pagi.App) pagi.App {
 		return func(ctx context.Context, s *pagi.Scope, receive pagi.Receive, send pagi.Send) error {
 			if s.Type == pagi.ScopeLifespan {
 				return next(ctx, s, receive, send)
 			}
+			c := getCall()
+			defer putCall(c)
 			if req != nil {
-				s2 := s.Clone()
-				s2.Headers = req.apply(s.Headers)
+				s2 := c.editScope(s)
+				c.reqHdrs = req.applyInto(c.reqHdrs, s.Headers)
+				s2.Headers = c.reqHdrs
 				s = s2
 			}
 			if resp != nil {
-				inner := send
-				send = func(ctx context.Context, ev pagi.Event) error {
-					if hs, ok := setaStartHeaders(ev); ok {
-						ev = setaWithStartHeaders(ev, resp.apply(hs))
-					}
-					return inner(ctx, ev)
-				}
+				c.next, c.onStart = send, onStart
+				send = c.sendFn
 			}
 			return next(ctx, s, receive, send)
 		}

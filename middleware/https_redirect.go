@@ -97,6 +97,7 @@ func (h *HTTPSRedirect) BuildMiddleware(*config.BuildContext) (pagi.Middleware, 
 	if h.HSTS {
 		hsts = pagi.Header{Name: "strict-transport-security", Value: setaHSTS(h.HSTSMaxAge, h.HSTSIncludeSubdomains, h.HSTSPreload)}
 	}
+	hstsField := pagi.Headers{hsts}
 	badHost := pagi.Headers{setaTextPlain}
 	badHostBody := []byte("400 Bad Request: missing or invalid Host header\n")
 	return func(next pagi.App) pagi.App {
@@ -108,12 +109,10 @@ func (h *HTTPSRedirect) BuildMiddleware(*config.BuildContext) (pagi.Middleware, 
 				if hsts.Name == "" {
 					return next(ctx, s, receive, send)
 				}
-				return next(ctx, s, receive, func(ctx context.Context, ev pagi.Event) error {
-					if hs, ok := setaStartHeaders(ev); ok && !setaHasHeader(hs, hsts.Name) {
-						ev = setaWithStartHeaders(ev, append(setaCopyHeaders(hs, 1), hsts))
-					}
-					return send(ctx, ev)
-				})
+				c := getCall()
+				defer putCall(c)
+				c.next, c.onStart, c.add = send, addMissing, hstsField
+				return next(ctx, s, receive, c.sendFn)
 			}
 			for _, e := range exclude {
 				if setaHasJoinedPrefix(s.RootPath, s.Path, e) {

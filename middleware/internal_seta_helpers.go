@@ -39,42 +39,6 @@ func setaStartHeaders(ev pagi.Event) (pagi.Headers, bool) {
 	return nil, false
 }
 
-// setaWithStartHeaders returns a copy of the start event ev that carries h.
-// Apps may send the same pre-built event on every request, so a middleware
-// never changes the event it was handed.
-func setaWithStartHeaders(ev pagi.Event, h pagi.Headers) pagi.Event {
-	switch e := ev.(type) {
-	case *pagi.HTTPResponseStart:
-		c := *e
-		c.Headers = h
-		return &c
-	case *pagi.SSEStart:
-		c := *e
-		c.Headers = h
-		return &c
-	case *pagi.WebSocketAccept:
-		c := *e
-		c.Headers = h
-		return &c
-	case *pagi.SSEHTTPResponseStart:
-		c := *e
-		c.Headers = h
-		return &c
-	case *pagi.WebSocketHTTPResponseStart:
-		c := *e
-		c.Headers = h
-		return &c
-	}
-	return ev
-}
-
-// setaCopyHeaders returns a copy of h with room for extra more fields.
-func setaCopyHeaders(h pagi.Headers, extra int) pagi.Headers {
-	out := make(pagi.Headers, len(h), len(h)+extra)
-	copy(out, h)
-	return out
-}
-
 // setaHasHeader reports whether h has a field called name (lower-case),
 // comparing names without regard to case: apps should send lower-case
 // names, but a middleware must not add a duplicate when one did not.

@@ -77,15 +77,15 @@ func (r *RequestID) BuildMiddleware(*config.BuildContext) (pagi.Middleware, erro
 			if id == "" {
 				id = newRequestID()
 			}
-			s2 := s.Clone()
-			s2.Headers = setaCopyHeaders(s.Headers, 1).Set(name, id)
-			s2.SetValue("pagi.request_id", id)
-			return next(ctx, s2, receive, func(ctx context.Context, ev pagi.Event) error {
-				if h, ok := setaStartHeaders(ev); ok && !setaHasHeader(h, name) {
-					ev = setaWithStartHeaders(ev, append(setaCopyHeaders(h, 1), pagi.Header{Name: name, Value: id}))
-				}
-				return send(ctx, ev)
-			})
+			c := getCall()
+			defer putCall(c)
+			s2 := c.editScope(s)
+			c.reqHdrs = append(c.reqHdrs[:0], s.Headers...).Set(name, id)
+			s2.Headers = c.reqHdrs
+			c.setValue("pagi.request_id", id)
+			c.one[0] = pagi.Header{Name: name, Value: id}
+			c.next, c.onStart, c.add = send, addMissing, c.one[:]
+			return next(ctx, s2, receive, c.sendFn)
 		}
 	}, nil
 }

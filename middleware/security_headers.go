@@ -115,31 +115,10 @@ func (h *SecurityHeaders) BuildMiddleware(*config.BuildContext) (pagi.Middleware
 			if s.Type == pagi.ScopeLifespan || len(add) == 0 {
 				return next(ctx, s, receive, send)
 			}
-			return next(ctx, s, receive, func(ctx context.Context, ev pagi.Event) error {
-				if hs, ok := setaStartHeaders(ev); ok {
-					ev = secHeadersAdd(ev, hs, add)
-				}
-				return send(ctx, ev)
-			})
+			c := getCall()
+			defer putCall(c)
+			c.next, c.onStart, c.add = send, addMissing, add
+			return next(ctx, s, receive, c.sendFn)
 		}
 	}, nil
-}
-
-// secHeadersAdd returns ev with the fields of add the app did not set; ev
-// itself when it set them all.
-func secHeadersAdd(ev pagi.Event, hs, add pagi.Headers) pagi.Event {
-	var out pagi.Headers
-	for _, f := range add {
-		if setaHasHeader(hs, f.Name) {
-			continue
-		}
-		if out == nil {
-			out = setaCopyHeaders(hs, len(add))
-		}
-		out = append(out, f)
-	}
-	if out == nil {
-		return ev
-	}
-	return setaWithStartHeaders(ev, out)
 }
