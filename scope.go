@@ -119,6 +119,23 @@ type Scope struct {
 	// Transport is the outbound flow-control handle (the spec's
 	// pagi.transport), or nil when the server offers none.
 	Transport Transport
+	// ReceiveReady, a Go extension, lets one goroutine wait for the client
+	// and for other sources at once. When it is not nil, taking a value
+	// from it means the next receive returns without blocking (an event is
+	// queued, or the session ended):
+	//
+	//	select {
+	//	case <-s.ReceiveReady:
+	//		ev, err := receive(ctx) // does not block
+	//	case m := <-messages:
+	//		err := send(ctx, ...)
+	//	}
+	//
+	// pagi sets it on websocket scopes. Apps that take from it must call
+	// receive only after taking a value. A middleware that wraps receive
+	// must pass on a scope with ReceiveReady nil unless its receive keeps
+	// the same promise.
+	ReceiveReady <-chan struct{}
 	// IsWorker and WorkerNum describe the process on lifespan scopes:
 	// WorkerNum is 1..N in a multi-process server and 0 otherwise.
 	IsWorker  bool

@@ -87,7 +87,7 @@ func Compile(cfg *config.Config, opts CompileOptions) (*Pipeline, error) {
 				rt := &route{
 					app: app, pattern: r.Pattern, site: site.Name, params: r.Params,
 					mountSegs: mountSegments(r), ln: info, state: p.state, log: rlog,
-					ws: webSocketOptionsFor(r),
+					ws: webSocketOptionsFor(r), inflight: &p.inflight,
 				}
 				for _, pat := range muxPatterns(site, r) {
 					if err := handleSafely(p.muxes[lname], pat, rt); err != nil {

@@ -42,6 +42,9 @@ type route struct {
 	state     *lifespanState
 	log       *slog.Logger
 	ws        WebSocketOptions
+	// inflight is the pipeline's request count; WebSocket sessions, which
+	// outlive their ServeHTTP call, hold it too (see serveWebSocket).
+	inflight *atomic.Int64
 }
 
 // ServeHTTP runs the route's app for one request.

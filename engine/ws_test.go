@@ -3,7 +3,9 @@ package engine
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -311,4 +313,126 @@ func TestWebSocketKeepaliveAnswered(t *testing.T) {
 	case <-time.After(600 * time.Millisecond):
 	}
 	c.Close()
+}
+
+// An app that waits on Scope.ReceiveReady and calls receive only after
+// taking a value never blocks in receive, whatever the pace of the client,
+// and sees every message and then the disconnect.
+func TestWebSocketReceiveReady(t *testing.T) {
+	type result struct {
+		texts []string
+		err   error
+	}
+	results := make(chan result, 1)
+	app := func(ctx context.Context, s *pagi.Scope, receive pagi.Receive, send pagi.Send) error {
+		if s.Type != pagi.ScopeWebSocket {
+			return pagi.ErrUnsupportedScope
+		}
+		_, _ = receive(ctx) // websocket.connect
+		if s.ReceiveReady == nil {
+			results <- result{err: errors.New("no ReceiveReady on a websocket scope")}
+			return nil
+		}
+		if err := send(ctx, &pagi.WebSocketAccept{}); err != nil {
+			return err
+		}
+		var r result
+		tick := time.NewTicker(time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-s.ReceiveReady:
+				// A receive that blocked would hit this deadline.
+				rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+				ev, err := receive(rctx)
+				cancel()
+				if err != nil {
+					r.err = fmt.Errorf("receive after ReceiveReady: %w", err)
+					results <- r
+					return nil
+				}
+				switch e := ev.(type) {
+				case *pagi.WebSocketReceive:
+					r.texts = append(r.texts, e.Text)
+				case *pagi.WebSocketDisconnect:
+					results <- r
+					return nil
+				}
+			case <-tick.C:
+				// Other work between receives lets messages pile up.
+			}
+		}
+	}
+	ts := serveApp(t, app, "/")
+	c, _, err := websocket.DefaultDialer.Dial("ws://"+ts.Addr("web").String()+"/", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 200
+	for i := 0; i < n; i++ {
+		if err := c.WriteMessage(websocket.TextMessage, []byte(strconv.Itoa(i))); err != nil {
+			t.Fatal(err)
+		}
+		if i%50 == 0 {
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	_ = c.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(1000, ""), time.Now().Add(time.Second))
+	defer c.Close()
+	select {
+	case r := <-results:
+		if r.err != nil {
+			t.Fatal(r.err)
+		}
+		if len(r.texts) != n {
+			t.Fatalf("got %d messages, want %d", len(r.texts), n)
+		}
+		for i, txt := range r.texts {
+			if txt != strconv.Itoa(i) {
+				t.Fatalf("message %d is %q", i, txt)
+			}
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the app never saw the disconnect")
+	}
+}
+
+// A panic in a websocket app, before or after the accept, even with
+// net/http's ErrAbortHandler, is the app's error: the server answers (500
+// before the accept, a close after it) and keeps serving.
+func TestWebSocketAppPanics(t *testing.T) {
+	app := func(ctx context.Context, s *pagi.Scope, receive pagi.Receive, send pagi.Send) error {
+		if s.Type != pagi.ScopeWebSocket {
+			return pagi.Respond(ctx, s, send, 200, nil, []byte("alive"))
+		}
+		_, _ = receive(ctx)
+		if s.Path == "/after" {
+			if err := send(ctx, &pagi.WebSocketAccept{}); err != nil {
+				return err
+			}
+		}
+		panic(http.ErrAbortHandler)
+	}
+	ts := serveApp(t, app, "/")
+	base := ts.Addr("web").String()
+	_, resp, err := websocket.DefaultDialer.Dial("ws://"+base+"/before", nil)
+	if err == nil || resp == nil || resp.StatusCode != 500 {
+		t.Errorf("panic before accept: %v %v", resp, err)
+	}
+	c, _, err := websocket.DefaultDialer.Dial("ws://"+base+"/after", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_, _, err = c.ReadMessage()
+	var ce *websocket.CloseError
+	if !errors.As(err, &ce) || ce.Code != 1000 {
+		t.Errorf("panic after accept: client saw %v", err)
+	}
+	c.Close()
+	r, err := http.Get("http://" + base + "/")
+	if err != nil {
+		t.Fatalf("server down after the panics: %v", err)
+	}
+	r.Body.Close()
 }

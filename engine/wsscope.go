@@ -67,33 +67,92 @@ type wsSession struct {
 
 	writeMu     sync.Mutex
 	deadlineSet time.Time // when the write deadline was last armed (under writeMu)
+
+	// upgraded is closed once the connection is hijacked: serveWebSocket
+	// may return, and w and r are no longer used (they are cleared, so the
+	// session does not keep net/http's request state alive).
+	upgraded chan struct{}
 }
 
+// serveWebSocket runs the app of a websocket scope. The app runs on a
+// goroutine of its own, and ServeHTTP returns as soon as the handshake is
+// accepted: net/http's per-connection state (its goroutine, buffers, the
+// request and response) is then released, so an open session costs only
+// what the session itself holds. Until then ServeHTTP waits, because
+// answers other than the accept (a denial, a 403, a 500) are written
+// through its ResponseWriter.
 func (rt *route) serveWebSocket(w http.ResponseWriter, r *http.Request) {
-	ws := &wsSession{rt: rt, w: w, r: r, opts: rt.ws, wake: make(chan struct{}, 1)}
-	var s pagi.Scope
+	ws := &wsSession{rt: rt, w: w, r: r, opts: rt.ws, wake: make(chan struct{}, 1), upgraded: make(chan struct{})}
+	s := &pagi.Scope{}
 	var headers pagi.Headers
 	var params pagi.Params
-	rt.fillScope(&s, r, pagi.ScopeWebSocket, &headers, &params)
+	rt.fillScope(s, r, pagi.ScopeWebSocket, &headers, &params)
 	s.Subprotocols = subprotocolsOf(r)
 	s.Extensions.WebSocketHTTPResponse = true
-	err := rt.call(r.Context(), &s, ws.receive, ws.send)
+	s.ReceiveReady = ws.wake
+	// The session outlives r's context, which net/http cancels when
+	// ServeHTTP returns; until the handshake is answered, a client that goes
+	// away cancels it (see the wait below).
+	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
+	if rt.inflight != nil {
+		rt.inflight.Add(1) // the pipeline stays in use while the session runs
+	}
+	done := make(chan struct{})
+	var appErr error
+	go func() {
+		defer close(done)
+		defer cancel()
+		if rt.inflight != nil {
+			defer rt.inflight.Add(-1)
+		}
+		appErr = ws.run(ctx, s)
+	}()
+	select {
+	case <-ws.upgraded:
+		return
+	case <-done:
+	case <-r.Context().Done():
+		cancel()
+		select {
+		case <-ws.upgraded:
+			return
+		case <-done:
+		}
+	}
 	ws.mu.Lock()
 	accepted, finished, denied := ws.accepted, ws.finished, ws.denied
 	ws.mu.Unlock()
-	if err != nil {
-		rt.log.Error("app error", "site", rt.site, "route", rt.pattern, "path", r.URL.Path, "err", err)
-	}
 	switch {
 	case accepted:
-		ws.closeSession(websocket.CloseNormalClosure, "")
 	case denied && !finished:
 		panic(http.ErrAbortHandler) // a denial whose body never finished
-	case !finished && err != nil:
+	case !finished && appErr != nil:
 		rejectStatus(w, http.StatusInternalServerError, "Internal Server Error")
 	case !finished:
 		rejectStatus(w, http.StatusForbidden, "Forbidden")
 	}
+}
+
+// run calls the app and, after an accepted session, closes it when the app
+// returns. A panic, even net/http's ErrAbortHandler, is the app's error:
+// this goroutine is not net/http's.
+func (ws *wsSession) run(ctx context.Context, s *pagi.Scope) (err error) {
+	rt := ws.rt
+	defer func() {
+		if v := recover(); v != nil {
+			err = fmt.Errorf("panic: %v", v)
+		}
+		if err != nil {
+			rt.log.Error("app error", "site", rt.site, "route", rt.pattern, "path", s.Path, "err", err)
+		}
+		ws.mu.Lock()
+		accepted := ws.accepted
+		ws.mu.Unlock()
+		if accepted {
+			ws.closeSession(websocket.CloseNormalClosure, "")
+		}
+	}()
+	return rt.call(ctx, s, ws.receive, ws.send)
 }
 
 func (ws *wsSession) receive(ctx context.Context) (pagi.Event, error) {
@@ -107,12 +166,17 @@ func (ws *wsSession) receive(ctx context.Context) (pagi.Event, error) {
 			ev := ws.queue[0]
 			ws.queue[0] = nil
 			ws.queue = ws.queue[1:]
+			more := len(ws.queue) > 0 || ws.end != nil
 			ws.mu.Unlock()
+			if more {
+				ws.signal() // keep Scope.ReceiveReady's promise
+			}
 			return ev, nil
 		}
 		if ws.end != nil {
 			ev := *ws.end
 			ws.mu.Unlock()
+			ws.signal()
 			return &ev, nil
 		}
 		if !ws.accepted {
@@ -181,6 +245,9 @@ func (ws *wsSession) accept(e *pagi.WebSocketAccept) error {
 		CheckOrigin:       func(*http.Request) bool { return true }, // origin policy is middleware's job
 		EnableCompression: ws.opts.Compression,
 		WriteBufferPool:   wsWriteBufferPool,
+		// A read buffer of its own lets net/http's 4 KiB one go with the
+		// rest of its connection state; larger reads bypass the buffer.
+		ReadBufferSize: wsReadBufferSize,
 		HandshakeTimeout:  10 * time.Second,
 	}
 	conn, err := up.Upgrade(ws.w, ws.r, h)
@@ -190,10 +257,16 @@ func (ws *wsSession) accept(e *pagi.WebSocketAccept) error {
 	}
 	conn.SetReadLimit(ws.opts.MaxMessageBytes)
 	ws.conn, ws.accepted = conn, true
+	ws.w, ws.r = nil, nil
 	ws.peerClosed = make(chan struct{})
 	go ws.readLoop()
+	close(ws.upgraded)
 	return nil
 }
+
+// wsReadBufferSize is the read buffer of a session: enough for the frame
+// headers and small messages that make up most traffic.
+const wsReadBufferSize = 1024
 
 // wsWriteBufferPool shares write buffers between idle sessions, so an idle
 // connection holds none.

@@ -134,8 +134,6 @@ func (w *WebSocket) BuildApp(ctx *config.BuildContext) (pagi.App, error) {
 		}
 		// Subscribe before accepting, so a client that sees the handshake
 		// complete misses nothing published after it.
-		c, cancel := context.WithCancel(c)
-		defer cancel()
 		sub, err := broker.Subscribe(c, name)
 		if err != nil {
 			return fmt.Errorf("subscribe %s: %w", name, err)
@@ -144,7 +142,7 @@ func (w *WebSocket) BuildApp(ctx *config.BuildContext) (pagi.App, error) {
 		if err := accept(); err != nil {
 			return err
 		}
-		return relay(c, cancel, broker, sub, name, w.SkipSender, receive, send)
+		return relay(c, broker, sub, name, w.SkipSender, s.ReceiveReady, receive, send)
 	}, nil
 }
 
@@ -176,21 +174,65 @@ func echoLoop(ctx context.Context, receive pagi.Receive, send pagi.Send) error {
 }
 
 // relay publishes what the client sends and sends the client what the
-// channel carries. This goroutine receives; a second one sends.
-func relay(ctx context.Context, cancel context.CancelFunc, broker pubsub.Broker, sub pubsub.Subscription, channel string,
-	skipSender bool, receive pagi.Receive, send pagi.Send) error {
+// channel carries. With the scope's ReceiveReady one goroutine does both;
+// without it, this goroutine receives and a second one sends.
+func relay(ctx context.Context, broker pubsub.Broker, sub pubsub.Subscription, channel string,
+	skipSender bool, ready <-chan struct{}, receive pagi.Receive, send pagi.Send) error {
 	origin := "ws-" + strconv.FormatUint(connectionIDs.Add(1), 10)
+	deliver := func(msg *pubsub.Message) error {
+		if skipSender && msg.Origin == origin {
+			return nil
+		}
+		out := &pagi.WebSocketSend{Bytes: msg.Data, Binary: true}
+		if utf8.Valid(msg.Data) {
+			out = &pagi.WebSocketSend{Text: string(msg.Data)}
+		}
+		return send(ctx, out)
+	}
+	// publish forwards one client event; it reports false at the end of
+	// the session.
+	publish := func(ev pagi.Event) bool {
+		m, ok := ev.(*pagi.WebSocketReceive)
+		if !ok {
+			return false // websocket.disconnect
+		}
+		data := m.Bytes
+		if !m.Binary {
+			data = []byte(m.Text)
+		}
+		// At-most-once: while the backend is down the message is dropped.
+		_ = broker.Publish(ctx, channel, pubsub.Message{Data: data, Origin: origin})
+		return true
+	}
+	if ready != nil {
+		msgs := sub.C()
+		for {
+			select {
+			case <-ready:
+				ev, err := receive(ctx)
+				if err != nil {
+					return err
+				}
+				if !publish(ev) {
+					return nil
+				}
+			case msg, ok := <-msgs:
+				if !ok {
+					msgs = nil // the subscription ended; the client may still talk
+					continue
+				}
+				if err := deliver(msg); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	sendDone := make(chan error, 1)
 	go func() {
 		for msg := range sub.C() {
-			if skipSender && msg.Origin == origin {
-				continue
-			}
-			out := &pagi.WebSocketSend{Bytes: msg.Data, Binary: true}
-			if utf8.Valid(msg.Data) {
-				out = &pagi.WebSocketSend{Text: string(msg.Data)}
-			}
-			if err := send(ctx, out); err != nil {
+			if err := deliver(msg); err != nil {
 				sendDone <- err
 				return
 			}
@@ -202,18 +244,11 @@ func relay(ctx context.Context, cancel context.CancelFunc, broker pubsub.Broker,
 		if err != nil {
 			return err
 		}
-		m, ok := ev.(*pagi.WebSocketReceive)
-		if !ok {
+		if !publish(ev) {
 			cancel()
 			sub.Close()
 			<-sendDone
-			return nil // websocket.disconnect
+			return nil
 		}
-		data := m.Bytes
-		if !m.Binary {
-			data = []byte(m.Text)
-		}
-		// At-most-once: while the backend is down the message is dropped.
-		_ = broker.Publish(ctx, channel, pubsub.Message{Data: data, Origin: origin})
 	}
 }
