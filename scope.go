@@ -131,10 +131,11 @@ type Scope struct {
 	//		err := send(ctx, ...)
 	//	}
 	//
-	// pagi sets it on websocket scopes. Apps that take from it must call
-	// receive only after taking a value. A middleware that wraps receive
-	// must pass on a scope with ReceiveReady nil unless its receive keeps
-	// the same promise.
+	// pagi sets it on websocket scopes, and on sse scopes of requests
+	// without a body (where the disconnect is all that is left to
+	// receive). Apps that take from it must call receive only after taking
+	// a value. A middleware that wraps receive must pass on a scope with
+	// ReceiveReady nil unless its receive keeps the same promise.
 	ReceiveReady <-chan struct{}
 	// IsWorker and WorkerNum describe the process on lifespan scopes:
 	// WorkerNum is 1..N in a multi-process server and 0 otherwise.

@@ -14,7 +14,9 @@
 #   sse   fan-out of EVENTS messages, 200 ms apart, to SUBS SSE subscribers
 #         (bench/sse), with the memory and the Redis pubsub backend (a
 #         throwaway redis-server); p50/p99 delivery latency (target p99 <
-#         100 ms), and the CPU time server and client spend per event.
+#         100 ms), and the CPU time server and client spend per event; then
+#         the same against a plain net/http broadcaster (bench/baseline
+#         -sse), the floor of what this machine can do.
 #
 #   bench/live.sh                    # all parts
 #   DUR=5s REPS=1 bench/live.sh ws   # some parts
@@ -224,7 +226,7 @@ HCL
 
 part_sse() {
   local redis_pid=""
-  for backend in memory redis; do
+  for backend in memory redis baseline; do
     local pubsub="pubsub {
   backend = \"memory\"
 }"
@@ -238,7 +240,11 @@ part_sse() {
   url     = \"redis://127.0.0.1:$P_REDIS/0\"
 }"
     fi
-    { server_hcl $P_SSE; echo "$pubsub"; cat <<'HCL'; } >"$tmp/sse-$backend.hcl"
+    if [ "$backend" = baseline ]; then
+      "${pin_server[@]}" "$tmp/baseline" -hello '' -static '' -sse 127.0.0.1:$P_SSE 2>"$tmp/baseline-sse.log" &
+      pagi_pid=$!
+    else
+      { server_hcl $P_SSE; echo "$pubsub"; cat <<'HCL'; } >"$tmp/sse-$backend.hcl"
 site "live" {
   route "GET /events" {
     sse {
@@ -252,17 +258,23 @@ site "live" {
   }
 }
 HCL
-    start_pagi "sse-$backend"
+      start_pagi "sse-$backend"
+    fi
     wait_port $P_SSE
     local out
     out=$(timeout -k 5 300 "${pin_client[@]}" "$tmp/sse" -url http://127.0.0.1:$P_SSE/events -subs "$SUBS" \
       -publish http://127.0.0.1:$P_SSE/publish/news -events "$EVENTS" -sources "$SOURCES" -server-pid "$pagi_pid") || out='{}'
     log "sse $backend: $out"
     stop "$pagi_pid"
-    [ -n "$redis_pid" ] && stop "$redis_pid"
-    local p99
+    [ -n "$redis_pid" ] && stop "$redis_pid" && redis_pid=""
+    local p99 who="$backend backend" tgt="p99 < 100 ms" met
     p99=$(field p99_ms <<<"$out")
-    row "| SSE fan-out, $SUBS subscribers × $EVENTS events, $backend backend | p50 $(field p50_ms <<<"$out") ms, p99 **$p99 ms**, max $(field max_ms <<<"$out") ms; delivered $(field delivered <<<"$out") of $(field expected <<<"$out"); CPU per event (all subscribers): server $(calc "1000 * $(field publish_server_cpu_s <<<"$out") / $(field published <<<"$out")" 0) ms, client $(calc "1000 * $(field publish_client_cpu_s <<<"$out") / $(field published <<<"$out")" 0) ms | | | p99 < 100 ms | $(calc "$p99 < 100 && $(field delivered <<<"$out") == $(field expected <<<"$out")" 0 | yesno) |"
+    met=$(calc "$p99 < 100 && $(field delivered <<<"$out") == $(field expected <<<"$out")" 0 | yesno)
+    if [ "$backend" = baseline ]; then
+      # The floor on this machine: plain net/http, one write per event and stream.
+      who="plain net/http broadcaster (bench/baseline -sse), for scale" tgt="" met=""
+    fi
+    row "| SSE fan-out, $SUBS subscribers × $EVENTS events, $who | p50 $(field p50_ms <<<"$out") ms, p99 **$p99 ms**, max $(field max_ms <<<"$out") ms; delivered $(field delivered <<<"$out") of $(field expected <<<"$out"); CPU per event (all subscribers): server $(calc "1000 * $(field publish_server_cpu_s <<<"$out") / $(field published <<<"$out")" 0) ms, client $(calc "1000 * $(field publish_client_cpu_s <<<"$out") / $(field published <<<"$out")" 0) ms | | | $tgt | $met |"
   done
 }
 

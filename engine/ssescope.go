@@ -48,6 +48,15 @@ func (rt *route) serveSSE(w http.ResponseWriter, r *http.Request) {
 	var headers pagi.Headers
 	var params pagi.Params
 	rt.fillScope(&s, r, pagi.ScopeSSE, &headers, &params)
+	if st.bodyDone {
+		// Without a request body, the only event left to receive is the
+		// disconnect, which comes when the request's context ends.
+		s.ReceiveReady = r.Context().Done()
+	} else {
+		// The body is read while the stream runs: without full duplex,
+		// net/http would discard it when the stream starts.
+		_ = st.rc.EnableFullDuplex()
+	}
 	err := rt.call(r.Context(), &s, st.receive, st.send)
 	st.mu.Lock()
 	st.stopKeepaliveLocked()
@@ -282,7 +291,7 @@ func appendSSEEvent(b []byte, e *pagi.SSESend) []byte {
 	}
 	data := e.Data
 	for {
-		i := strings.IndexAny(data, "\r\n")
+		i := indexLineBreak(data)
 		if i < 0 {
 			b = append(append(append(b, "data: "...), data...), '\n')
 			break
@@ -300,6 +309,16 @@ func appendSSEEvent(b []byte, e *pagi.SSESend) []byte {
 		b = append(strconv.AppendInt(append(b, "retry: "...), e.Retry.Milliseconds(), 10), '\n')
 	}
 	return append(b, '\n')
+}
+
+// indexLineBreak returns the index of the first CR or LF in s, or -1.
+func indexLineBreak(s string) int {
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\r' || s[i] == '\n' {
+			return i
+		}
+	}
+	return -1
 }
 
 // appendSSEComment formats a comment: every line starts with ':'.

@@ -247,8 +247,8 @@ func (ws *wsSession) accept(e *pagi.WebSocketAccept) error {
 		WriteBufferPool:   wsWriteBufferPool,
 		// A read buffer of its own lets net/http's 4 KiB one go with the
 		// rest of its connection state; larger reads bypass the buffer.
-		ReadBufferSize: wsReadBufferSize,
-		HandshakeTimeout:  10 * time.Second,
+		ReadBufferSize:   wsReadBufferSize,
+		HandshakeTimeout: 10 * time.Second,
 	}
 	conn, err := up.Upgrade(ws.w, ws.r, h)
 	if err != nil {

@@ -1,7 +1,12 @@
 package handlers_test
 
 import (
+	"bufio"
 	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -68,6 +73,79 @@ site "s" {
 	for _, c := range []*websocket.Conn{bob, carol} {
 		if m, err := readWithin(c, 3*time.Second); err != nil || m != "after" {
 			t.Fatalf("after a client left: %q %v", m, err)
+		}
+	}
+}
+
+// An SSE stream ends, and its goroutines with it, when the client leaves:
+// with ReceiveReady (a GET) and without (a POST with a body, whose receive
+// may still have body to deliver).
+func TestSSEStreamEndsWhenClientLeaves(t *testing.T) {
+	srv := pagitest.Start(t, pagitest.Listener("web")+`
+site "s" {
+  route "/any/{topic}" {
+    sse {
+      channel   = "t.{topic}"
+      keepalive = "0s"
+    }
+  }
+  route "POST /publish/{channel}" {
+    publish { channel = "{channel}" }
+  }
+  route "GET /_stats" {
+    stats {}
+  }
+}
+`, nil)
+	base := srv.URL("web")
+	goroutines := func() int {
+		resp, err := http.Get(base + "/_stats")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var st struct {
+			Goroutines int `json:"goroutines"`
+		}
+		if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+			t.Fatal(err)
+		}
+		return st.Goroutines
+	}
+	idle := goroutines()
+	for _, method := range []string{"GET", "POST"} {
+		var body io.Reader
+		if method == "POST" {
+			body = strings.NewReader("a request body")
+		}
+		req, _ := http.NewRequest(method, base+"/any/"+method, body)
+		req.Header.Set("Accept", "text/event-stream")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := bufio.NewReader(resp.Body)
+		pub, err := http.Post(base+"/publish/t."+method, "text/plain", strings.NewReader("hello "+method))
+		if err != nil {
+			t.Fatal(err)
+		}
+		pub.Body.Close()
+		for {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				t.Fatalf("%s: stream ended before the event: %v", method, err)
+			}
+			if line == "data: hello "+method+"\n" {
+				break
+			}
+		}
+		resp.Body.Close()
+		deadline := time.Now().Add(5 * time.Second)
+		for goroutines() > idle && time.Now().Before(deadline) {
+			time.Sleep(20 * time.Millisecond)
+		}
+		if n := goroutines(); n > idle {
+			t.Errorf("%s: %d goroutines after the client left, %d before", method, n, idle)
 		}
 	}
 }

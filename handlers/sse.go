@@ -3,6 +3,7 @@ package handlers
 import (
 	"context"
 	"fmt"
+	"unsafe"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/pagihq/pagi"
@@ -114,17 +115,26 @@ func (h *SSE) BuildApp(ctx *config.BuildContext) (pagi.App, error) {
 				}
 			}
 		}
-		// The client's departure arrives through receive.
-		gone := make(chan struct{})
-		go func() {
-			defer close(gone)
-			for {
-				ev, err := receive(c)
-				if err != nil || ev.Type() == pagi.TypeSSEDisconnect {
-					return
+		// The client's departure arrives through receive: with
+		// ReceiveReady this goroutine waits for it beside the messages;
+		// without, a second one does.
+		gone := s.ReceiveReady
+		if gone == nil {
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				for {
+					ev, err := receive(c)
+					if err != nil || ev.Type() == pagi.TypeSSEDisconnect {
+						return
+					}
 				}
-			}
-		}()
+			}()
+			gone = done
+		}
+		// One event value serves the whole stream: send is done with it
+		// when it returns.
+		var ev pagi.SSESend
 		for {
 			select {
 			case m, ok := <-sub.C():
@@ -134,7 +144,8 @@ func (h *SSE) BuildApp(ctx *config.BuildContext) (pagi.App, error) {
 				if replayed[m.ID] {
 					continue
 				}
-				if err := send(c, eventOf(m)); err != nil {
+				fillEvent(&ev, m)
+				if err := send(c, &ev); err != nil {
 					return err
 				}
 			case <-gone:
@@ -145,7 +156,20 @@ func (h *SSE) BuildApp(ctx *config.BuildContext) (pagi.App, error) {
 }
 
 func eventOf(m *pubsub.Message) *pagi.SSESend {
-	return &pagi.SSESend{Data: string(m.Data), Event: sanitizeField(m.Event), ID: sanitizeField(m.ID)}
+	ev := &pagi.SSESend{}
+	fillEvent(ev, m)
+	return ev
+}
+
+// fillEvent sets ev to the event of m. The data is shared, not copied: a
+// message's Data is read-only for every subscriber (see pubsub.Message),
+// and the engine only reads it while send runs.
+func fillEvent(ev *pagi.SSESend, m *pubsub.Message) {
+	*ev = pagi.SSESend{
+		Data:  unsafe.String(unsafe.SliceData(m.Data), len(m.Data)),
+		Event: sanitizeField(m.Event),
+		ID:    sanitizeField(m.ID),
+	}
 }
 
 // sanitizeField drops what may not appear in an event or id field, so a

@@ -4,6 +4,12 @@
 // gorilla/websocket, with nothing of pagi's. bench/run.sh and bench/live.sh
 // start it beside pagi and load both in one run.
 //
+// The SSE fan-out (-sse, off unless given) is the smallest net/http
+// broadcaster that does the job of pagi's `sse` + `publish` routes on the
+// memory backend: GET /events streams, POST /publish/news sends the body as
+// one `data:` event to every stream through a bounded queue per stream
+// (256, full queues drop), each event written and flushed on its own.
+//
 // The WebSocket echo (-ws, off unless given) is a plain gorilla/websocket
 // loop like gorilla's autobahn example server: read a message, close with
 // 1007 when a text message is not valid UTF-8, write it back. Like pagi's
@@ -13,9 +19,12 @@
 package main
 
 import (
+	"bytes"
 	"flag"
+	"io"
 	"log"
 	"net/http"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -27,6 +36,7 @@ func main() {
 	static := flag.String("static", "127.0.0.1:18181", "address of the http.FileServer server")
 	root := flag.String("root", ".", "directory served by http.FileServer")
 	ws := flag.String("ws", "", "address of the WebSocket echo server (off when empty)")
+	sse := flag.String("sse", "", "address of the SSE fan-out server (off when empty)")
 	flag.Parse()
 	body := []byte("Hello, World!")
 	mux := http.NewServeMux()
@@ -37,7 +47,7 @@ func main() {
 	servers := []struct {
 		addr string
 		h    http.Handler
-	}{{*hello, mux}, {*static, http.FileServer(http.Dir(*root))}, {*ws, http.HandlerFunc(echo)}}
+	}{{*hello, mux}, {*static, http.FileServer(http.Dir(*root))}, {*ws, http.HandlerFunc(echo)}, {*sse, newFanout()}}
 	errc := make(chan error)
 	running := 0
 	for _, s := range servers {
@@ -76,4 +86,66 @@ func echo(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+}
+
+// fanout is the SSE broadcaster.
+type fanout struct {
+	mux  *http.ServeMux
+	mu   sync.Mutex
+	subs map[chan []byte]struct{}
+}
+
+func newFanout() *fanout {
+	f := &fanout{mux: http.NewServeMux(), subs: map[chan []byte]struct{}{}}
+	f.mux.HandleFunc("GET /events", f.stream)
+	f.mux.HandleFunc("POST /publish/news", f.publish)
+	return f
+}
+
+func (f *fanout) ServeHTTP(w http.ResponseWriter, r *http.Request) { f.mux.ServeHTTP(w, r) }
+
+func (f *fanout) stream(w http.ResponseWriter, r *http.Request) {
+	ch := make(chan []byte, 256)
+	f.mu.Lock()
+	f.subs[ch] = struct{}{}
+	f.mu.Unlock()
+	defer func() {
+		f.mu.Lock()
+		delete(f.subs, ch)
+		f.mu.Unlock()
+	}()
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-cache")
+	w.WriteHeader(http.StatusOK)
+	fl := w.(http.Flusher)
+	fl.Flush()
+	for {
+		select {
+		case b := <-ch:
+			if _, err := w.Write(b); err != nil {
+				return
+			}
+			fl.Flush()
+		case <-r.Context().Done():
+			return
+		}
+	}
+}
+
+func (f *fanout) publish(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	event := append(append([]byte("data: "), bytes.ReplaceAll(body, []byte("\n"), []byte("\ndata: "))...), "\n\n"...)
+	f.mu.Lock()
+	for ch := range f.subs {
+		select {
+		case ch <- event:
+		default: // a full queue misses the event
+		}
+	}
+	f.mu.Unlock()
+	w.WriteHeader(http.StatusAccepted)
 }
