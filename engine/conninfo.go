@@ -30,6 +30,17 @@ type connInfo struct {
 
 	tlsOnce sync.Once
 	tlsInfo *pagi.TLSInfo
+
+	// guard is the connection's request-head guard, nil when unguarded.
+	guard *guardConn
+}
+
+// guardRejection is GuardRejection for the connection of ctx.
+func guardRejection(ctx context.Context) (status int, reason string, ok bool) {
+	if ci := connInfoFrom(ctx); ci != nil {
+		return ci.guard.rejection()
+	}
+	return 0, "", false
 }
 
 type connInfoKey struct{}
@@ -51,9 +62,11 @@ func connContext(unix bool, addr string) func(ctx context.Context, c net.Conn) c
 				st := tc.ConnectionState() // the handshake is done: final
 				ci.tlsState = &st
 			}
+			gc.configure(ctx)
+			ci.guard = gc
 		}
-		ctx = context.WithValue(ctx, connInfoKey{}, ci)
-		return GuardConnContext(ctx, c)
+		// One context value per connection: every request looks it up.
+		return context.WithValue(ctx, connInfoKey{}, ci)
 	}
 }
 

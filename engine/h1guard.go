@@ -214,16 +214,22 @@ func GuardConnContext(ctx context.Context, c net.Conn) context.Context {
 	if gc == nil {
 		return ctx
 	}
+	gc.configure(ctx)
+	return context.WithValue(ctx, guardCtxKey{}, gc)
+}
+
+// configure takes the head timeout from the server in ctx (see
+// GuardConnContext).
+func (c *guardConn) configure(ctx context.Context) {
 	if srv, ok := ctx.Value(http.ServerContextKey).(*http.Server); ok && srv != nil {
 		d := srv.ReadHeaderTimeout
 		if d == 0 {
 			d = srv.ReadTimeout
 		}
 		if d > 0 {
-			gc.headTimeout = d
+			c.headTimeout = d
 		}
 	}
-	return context.WithValue(ctx, guardCtxKey{}, gc)
 }
 
 // findGuardConn returns the guard under c, following NetConn unwrapping.
@@ -249,6 +255,11 @@ func findGuardConn(c net.Conn) *guardConn {
 // chunked body, GuardRejection reports why.
 func GuardRejection(ctx context.Context) (status int, reason string, ok bool) {
 	gc, _ := ctx.Value(guardCtxKey{}).(*guardConn)
+	return gc.rejection()
+}
+
+// rejection is GuardRejection for a known guard (nil: none).
+func (gc *guardConn) rejection() (status int, reason string, ok bool) {
 	if gc == nil {
 		return 0, "", false
 	}

@@ -181,7 +181,7 @@ func (x *exchange) receive(ctx context.Context) (pagi.Event, error) {
 	reason := pagi.ReasonClientClosed
 	var mbe *http.MaxBytesError
 	var ne net.Error
-	if status, _, bad := GuardRejection(x.r.Context()); bad {
+	if status, _, bad := guardRejection(x.r.Context()); bad {
 		// The request-head guard found a broken or oversized body.
 		x.rejected = status
 		reason = pagi.ReasonProtocolError

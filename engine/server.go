@@ -521,10 +521,29 @@ func (s *Server) Shutdown(ctx context.Context) error {
 type listenerHandler struct {
 	srv  *Server
 	name string
+	// last caches the mux of the pipeline seen last, sparing a map lookup
+	// by name per request.
+	last atomic.Pointer[pipelineMux]
+}
+
+// pipelineMux is a pipeline and its mux for one listener.
+type pipelineMux struct {
+	p   *Pipeline
+	mux *http.ServeMux
+}
+
+// muxOf returns p's mux for the listener, nil when p does not serve it.
+func (h *listenerHandler) muxOf(p *Pipeline) *http.ServeMux {
+	if c := h.last.Load(); c != nil && c.p == p {
+		return c.mux
+	}
+	mux := p.muxes[h.name]
+	h.last.Store(&pipelineMux{p: p, mux: mux})
+	return mux
 }
 
 func (h *listenerHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if status, reason, bad := GuardRejection(r.Context()); bad {
+	if status, reason, bad := guardRejection(r.Context()); bad {
 		rejectStatus(w, status, reason)
 		return
 	}
@@ -545,7 +564,7 @@ func (h *listenerHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		break
 	}
 	defer p.inflight.Add(-1)
-	mux := p.muxes[h.name]
+	mux := h.muxOf(p)
 	if mux == nil {
 		rejectStatus(w, http.StatusMisdirectedRequest, "listener not configured")
 		return
