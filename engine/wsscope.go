@@ -180,11 +180,13 @@ func (ws *wsSession) receive(ctx context.Context) (pagi.Event, error) {
 			return &ev, nil
 		}
 		if !ws.accepted {
+			// accept clears ws.r: take what is needed under the lock.
+			gone := ws.r.Context().Done()
 			ws.mu.Unlock()
 			// Before accept there is nothing to receive but the client
 			// leaving.
 			select {
-			case <-ws.r.Context().Done():
+			case <-gone:
 				return &pagi.WebSocketDisconnect{Code: 1006, Reason: pagi.ReasonClientClosed}, nil
 			case <-ws.wake:
 				continue
