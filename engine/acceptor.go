@@ -50,6 +50,27 @@ type target struct {
 	handshakeTimeout time.Duration
 	maxConns         int64
 	served           chan error
+	// sweeper times idle connections and the first request's head in place
+	// of net/http's per-connection deadlines (HTTP/1-only targets); nil
+	// otherwise. headTimeout is the guard's timer for partial heads.
+	sweeper     *connSweeper
+	headTimeout time.Duration
+}
+
+// guard wraps an HTTP/1 connection of t in the request-head guard.
+func (t *target) guardConn(c net.Conn) *guardConn {
+	gc := &guardConn{Conn: c, cfg: t.guard, headTimeout: t.headTimeout}
+	if t.sweeper != nil {
+		t.sweeper.add(gc)
+	}
+	return gc
+}
+
+// stopSweeper ends the sweeper once net/http is done with the target.
+func (t *target) stopSweeper() {
+	if t.sweeper != nil {
+		t.sweeper.close()
+	}
 }
 
 func newAcceptor(key string, ln net.Listener, log *slog.Logger) *acceptor {
@@ -117,7 +138,7 @@ func (a *acceptor) dispatch(c net.Conn) {
 			go a.handshake(t, c)
 			return
 		}
-		if t.conns.push(&guardConn{Conn: c, cfg: t.guard}) {
+		if t.conns.push(t.guardConn(c)) {
 			return
 		}
 		a.active.Add(-1) // the target closed between Load and push: try the next one
@@ -148,7 +169,7 @@ func (a *acceptor) handshake(t *target, c net.Conn) {
 	}
 	var conn net.Conn = tc
 	if tc.ConnectionState().NegotiatedProtocol != "h2" {
-		conn = &guardConn{Conn: tc, cfg: t.guard}
+		conn = t.guardConn(tc)
 	}
 	if !t.conns.push(conn) {
 		_ = tc.Close()
@@ -157,7 +178,8 @@ func (a *acceptor) handshake(t *target, c net.Conn) {
 }
 
 // connState is the ConnState hook of every target's http.Server.
-func (a *acceptor) connState(_ net.Conn, st http.ConnState) {
+func (a *acceptor) connState(c net.Conn, st http.ConnState) {
+	connStateForSweeper(c, st)
 	if st == http.StateClosed || st == http.StateHijacked {
 		a.active.Add(-1)
 	}

@@ -221,6 +221,9 @@ func GuardConnContext(ctx context.Context, c net.Conn) context.Context {
 // configure takes the head timeout from the server in ctx (see
 // GuardConnContext).
 func (c *guardConn) configure(ctx context.Context) {
+	if c.headTimeout > 0 {
+		return // set by the engine
+	}
 	if srv, ok := ctx.Value(http.ServerContextKey).(*http.Server); ok && srv != nil {
 		d := srv.ReadHeaderTimeout
 		if d == 0 {
@@ -328,8 +331,14 @@ type guardConn struct {
 	eof             bool
 	idled           bool // the one background read of this boundary was served
 
-	headTimeout time.Duration // from the server, via GuardConnContext
+	headTimeout time.Duration // from the server, via GuardConnContext, or set by the engine
 	timerSet    bool          // inner read deadline currently the head timer
+
+	// sweeper, when set, times this connection between requests (see
+	// connSweeper); phase and since are what it looks at.
+	sweeper *connSweeper
+	phase   atomic.Int32
+	since   atomic.Int64
 
 	readDL    atomic.Int64 // read deadline net/http last set (UnixNano, 0 none)
 	hijacked  atomic.Bool

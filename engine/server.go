@@ -252,6 +252,7 @@ func (s *Server) findAcceptor(lc *config.Listener) *acceptor {
 func (pl *bindPlan) abort() {
 	for _, t := range pl.assign {
 		_ = t.srv.Close()
+		t.stopSweeper()
 	}
 	for _, a := range pl.opened {
 		_ = a.ln.Close()
@@ -333,10 +334,20 @@ func (s *Server) newTarget(a *acceptor, lc *config.Listener, info *listenerInfo)
 			protos.SetUnencryptedHTTP2(true)
 		}
 	}
+	t.headTimeout = lim.ReadHeaderTimeout.D()
+	readHeaderTimeout, idleTimeout := lim.ReadHeaderTimeout.D(), lim.IdleTimeout.D()
+	sweep := false
+	if !lc.HTTP2 && (readHeaderTimeout > 0 || idleTimeout > 0) {
+		// HTTP/1 only: the sweeper applies both timeouts (net/http's
+		// deadlines would arm timers on every request), the guard times
+		// partial heads.
+		sweep = true
+		readHeaderTimeout, idleTimeout = 0, 0
+	}
 	t.srv = &http.Server{
 		Handler:           &listenerHandler{srv: s, name: lc.Name},
-		ReadHeaderTimeout: lim.ReadHeaderTimeout.D(),
-		IdleTimeout:       lim.IdleTimeout.D(),
+		ReadHeaderTimeout: readHeaderTimeout,
+		IdleTimeout:       idleTimeout,
 		// The guard enforces the exact limits; net/http's own check must
 		// not fire first.
 		MaxHeaderBytes: int(lim.MaxHeaderBytes + lim.MaxRequestLine + 4096),
@@ -364,6 +375,9 @@ func (s *Server) newTarget(a *acceptor, lc *config.Listener, info *listenerInfo)
 		t.srv.TLSConfig = cfg
 	}
 	info.serverCert = t.certPEM
+	if sweep {
+		t.sweeper = newConnSweeper(lim.IdleTimeout.D(), lim.ReadHeaderTimeout.D())
+	}
 	go func() {
 		err := t.srv.Serve(t.conns)
 		if errors.Is(err, http.ErrServerClosed) {
@@ -409,6 +423,7 @@ func (s *Server) retireTarget(t *target, grace time.Duration) {
 			s.log.Debug("old listener settings still serving long requests", "listener", t.name)
 		}
 		<-t.served
+		t.stopSweeper()
 	}()
 }
 
@@ -499,6 +514,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 				errs[i] = fmt.Errorf("listener %q: %w", t.name, err)
 			}
 			<-t.served
+			t.stopSweeper()
 		})
 	}
 	wg.Wait()

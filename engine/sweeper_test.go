@@ -1,0 +1,123 @@
+package engine
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/pagihq/pagi"
+	"github.com/pagihq/pagi/config"
+)
+
+// sweepServer serves a hello app (and /slow, which takes 600 ms) with the
+// given idle and read-header timeouts on an HTTP/1 listener, where the
+// connection sweeper applies them.
+func sweepServer(t *testing.T, idle, head time.Duration) string {
+	t.Helper()
+	app := func(ctx context.Context, s *pagi.Scope, _ pagi.Receive, send pagi.Send) error {
+		if s.Type != pagi.ScopeHTTP {
+			return pagi.ErrUnsupportedScope
+		}
+		if s.Path == "/slow" {
+			time.Sleep(600 * time.Millisecond)
+		}
+		return pagi.Respond(ctx, s, send, 200, nil, []byte("hi"))
+	}
+	cfg := testConfig(app, "/")
+	cfg.Listeners[0].Limits.IdleTimeout = config.Duration(idle)
+	cfg.Listeners[0].Limits.ReadHeaderTimeout = config.Duration(head)
+	ts := startConfig(t, cfg)
+	return ts.Addr("web").String()
+}
+
+// closedWithin reports whether the server closes c within d (reading
+// whatever it sends first).
+func closedWithin(c net.Conn, d time.Duration) bool {
+	_ = c.SetReadDeadline(time.Now().Add(d))
+	_, err := io.Copy(io.Discard, c)
+	if ne, ok := err.(net.Error); ok && ne.Timeout() {
+		return false
+	}
+	return true
+}
+
+func get(t *testing.T, c net.Conn, r *bufio.Reader, path string) {
+	t.Helper()
+	if _, err := io.WriteString(c, "GET "+path+" HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	resp, err := http.ReadResponse(r, nil)
+	if err != nil {
+		t.Fatalf("GET %s: %v", path, err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(b) != "hi" {
+		t.Fatalf("GET %s: %q", path, b)
+	}
+}
+
+func TestSweeperIdleTimeout(t *testing.T) {
+	addr := sweepServer(t, 300*time.Millisecond, 10*time.Second)
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	r := bufio.NewReader(c)
+	// Requests closer together than the idle timeout keep the connection.
+	for range 6 {
+		get(t, c, r, "/")
+		time.Sleep(150 * time.Millisecond)
+	}
+	// A request that takes longer than the idle timeout is not cut.
+	get(t, c, r, "/slow")
+	start := time.Now()
+	if !closedWithin(c, 3*time.Second) {
+		t.Fatal("idle connection not closed")
+	}
+	if d := time.Since(start); d < 250*time.Millisecond || d > 1500*time.Millisecond {
+		t.Errorf("idle connection closed after %v, want about 300 ms", d)
+	}
+}
+
+func TestSweeperHeaderTimeout(t *testing.T) {
+	addr := sweepServer(t, 10*time.Second, 300*time.Millisecond)
+	for name, send := range map[string]string{
+		"nothing sent":               "",
+		"partial first head":         "GET / HTTP/1.1\r\nHost: x\r\n",
+		"partial head after request": "GET / HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHo",
+	} {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		if _, err := io.WriteString(c, send); err != nil {
+			t.Fatal(err)
+		}
+		if !closedWithin(c, 3*time.Second) {
+			t.Errorf("%s: connection not closed", name)
+		}
+		if d := time.Since(start); d < 250*time.Millisecond || d > 1500*time.Millisecond {
+			t.Errorf("%s: closed after %v, want about 300 ms", name, d)
+		}
+		c.Close()
+	}
+	// A client slower than the timeout between requests is timed by the
+	// idle timeout, not the header one.
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	r := bufio.NewReader(c)
+	get(t, c, r, "/")
+	time.Sleep(700 * time.Millisecond)
+	get(t, c, r, "/")
+}
