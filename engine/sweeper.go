@@ -126,6 +126,9 @@ func (s *connSweeper) run() {
 		}
 		s.mu.Unlock()
 		for _, gc := range expired {
+			if gc.phase.Load() == phaseActive {
+				continue // a request started meanwhile
+			}
 			// As net/http's own timeouts do: the blocked read fails and the
 			// connection's goroutine closes it.
 			_ = gc.Conn.SetReadDeadline(time.Unix(0, 1))
