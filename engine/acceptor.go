@@ -57,7 +57,7 @@ type target struct {
 	headTimeout time.Duration
 }
 
-// guard wraps an HTTP/1 connection of t in the request-head guard.
+// guardConn wraps an HTTP/1 connection of t in the request-head guard.
 func (t *target) guardConn(c net.Conn) *guardConn {
 	gc := &guardConn{Conn: c, cfg: t.guard, headTimeout: t.headTimeout}
 	if t.sweeper != nil {

@@ -62,8 +62,7 @@ func connContext(unix bool, addr string) func(ctx context.Context, c net.Conn) c
 				st := tc.ConnectionState() // the handshake is done: final
 				ci.tlsState = &st
 			}
-			gc.configure(ctx)
-			ci.guard = gc
+			ci.guard = gc // its head timeout comes from the target (see guardConn)
 		}
 		// One context value per connection: every request looks it up.
 		return context.WithValue(ctx, connInfoKey{}, ci)

@@ -369,15 +369,8 @@ func (x *exchange) sendFile(e *pagi.HTTPResponseBody) error {
 	if e.Length > 0 && e.Length < n {
 		n = e.Length
 	}
-	x.bodyFinal = true
-	if !x.conn.IsConnected() {
+	if !x.fileHead(n) {
 		return nil
-	}
-	if !x.wroteHeader {
-		if !x.appCL && !x.trailersDecl {
-			x.w.Header()["Content-Length"] = []string{strconv.FormatInt(n, 10)}
-		}
-		x.writeHeader()
 	}
 	if n > 0 && x.r.Method != http.MethodHead {
 		if _, err := f.Seek(off, io.SeekStart); err != nil {
@@ -407,15 +400,8 @@ func (x *exchange) sendSmallFile(f *os.File, off, length int64) error {
 	if err != nil && err != io.EOF {
 		return fmt.Errorf("pagi: http.response.body file: %w", err)
 	}
-	x.bodyFinal = true
-	if !x.conn.IsConnected() {
+	if !x.fileHead(int64(n)) {
 		return nil
-	}
-	if !x.wroteHeader {
-		if !x.appCL && !x.trailersDecl {
-			x.w.Header()["Content-Length"] = []string{strconv.Itoa(n)}
-		}
-		x.writeHeader()
 	}
 	if n > 0 && x.r.Method != http.MethodHead {
 		x.flow.Add(n)
@@ -430,6 +416,23 @@ func (x *exchange) sendSmallFile(f *os.File, off, length int64) error {
 		x.markComplete()
 	}
 	return nil
+}
+
+// fileHead marks a file body final and writes the response head, with a
+// Content-Length of n unless the app set one or trailers follow. It reports
+// false when the client is gone and nothing is to be sent.
+func (x *exchange) fileHead(n int64) bool {
+	x.bodyFinal = true
+	if !x.conn.IsConnected() {
+		return false
+	}
+	if !x.wroteHeader {
+		if !x.appCL && !x.trailersDecl {
+			x.w.Header()["Content-Length"] = []string{strconv.FormatInt(n, 10)}
+		}
+		x.writeHeader()
+	}
+	return true
 }
 
 // smallFilePool holds the buffers of sendSmallFile.

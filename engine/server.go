@@ -335,19 +335,19 @@ func (s *Server) newTarget(a *acceptor, lc *config.Listener, info *listenerInfo)
 		}
 	}
 	t.headTimeout = lim.ReadHeaderTimeout.D()
-	readHeaderTimeout, idleTimeout := lim.ReadHeaderTimeout.D(), lim.IdleTimeout.D()
-	sweep := false
-	if !lc.HTTP2 && (readHeaderTimeout > 0 || idleTimeout > 0) {
-		// HTTP/1 only: the sweeper applies both timeouts (net/http's
-		// deadlines would arm timers on every request), the guard times
-		// partial heads.
-		sweep = true
-		readHeaderTimeout, idleTimeout = 0, 0
+	idle := lim.IdleTimeout.D()
+	// HTTP/1 only: a sweeper applies both timeouts (net/http's deadlines
+	// would arm timers on every request) and the guard times partial heads;
+	// net/http gets none.
+	sweep := !lc.HTTP2 && (t.headTimeout > 0 || idle > 0)
+	srvHead, srvIdle := t.headTimeout, idle
+	if sweep {
+		srvHead, srvIdle = 0, 0
 	}
 	t.srv = &http.Server{
 		Handler:           &listenerHandler{srv: s, name: lc.Name},
-		ReadHeaderTimeout: readHeaderTimeout,
-		IdleTimeout:       idleTimeout,
+		ReadHeaderTimeout: srvHead,
+		IdleTimeout:       srvIdle,
 		// The guard enforces the exact limits; net/http's own check must
 		// not fire first.
 		MaxHeaderBytes: int(lim.MaxHeaderBytes + lim.MaxRequestLine + 4096),
@@ -376,7 +376,7 @@ func (s *Server) newTarget(a *acceptor, lc *config.Listener, info *listenerInfo)
 	}
 	info.serverCert = t.certPEM
 	if sweep {
-		t.sweeper = newConnSweeper(lim.IdleTimeout.D(), lim.ReadHeaderTimeout.D())
+		t.sweeper = newConnSweeper(idle, t.headTimeout)
 	}
 	go func() {
 		err := t.srv.Serve(t.conns)

@@ -94,17 +94,13 @@ func (rt *route) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	// ServeHTTP returns; until the handshake is answered, a client that goes
 	// away cancels it (see the wait below).
 	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
-	if rt.inflight != nil {
-		rt.inflight.Add(1) // the pipeline stays in use while the session runs
-	}
+	rt.inflight.Add(1) // the pipeline stays in use while the session runs
 	done := make(chan struct{})
 	var appErr error
 	go func() {
 		defer close(done)
 		defer cancel()
-		if rt.inflight != nil {
-			defer rt.inflight.Add(-1)
-		}
+		defer rt.inflight.Add(-1)
 		appErr = ws.run(ctx, s)
 	}()
 	select {
