@@ -11,6 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 CONNS=${CONNS:-64}
 . bench/lib.sh
+need_wrk
 
 tmp=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$tmp"' EXIT

@@ -1,5 +1,6 @@
-# Shared helpers of the wrk load scripts (bench/run.sh, bench/chain.sh);
-# source it after `set -euo pipefail` and `cd` to the repository root.
+# Shared helpers of the load scripts (bench/run.sh, bench/chain.sh,
+# bench/live.sh); source it after `set -euo pipefail` and `cd` to the
+# repository root.
 #
 # compare NAME_A PID_A URL_A NAME_B PID_B URL_B CONNS [wrk args...] runs
 # REPS alternating pairs of DUR-long wrk runs (A first in odd reps, B first
@@ -13,12 +14,14 @@
 
 DUR=${DUR:-5s}
 REPS=${REPS:-5}
-command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk" >&2; exit 1; }
 
 PIN_SERVER=() PIN_CLIENT=()
 if command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then
   PIN_SERVER=(taskset -c 0) PIN_CLIENT=(taskset -c 1)
 fi
+
+# need_wrk: exits with a message when wrk is missing.
+need_wrk() { command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk" >&2; exit 1; }; }
 
 # wait_http URL [PID]: waits up to 5 s for URL to answer (and PID, when
 # given, to be alive: a server that failed to bind must not be measured

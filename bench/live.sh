@@ -40,6 +40,7 @@ SUBS=${SUBS:-10000}
 EVENTS=${EVENTS:-20}
 SOURCES=${SOURCES:-1} # client source addresses 127.0.0.1..127.0.0.N
 PARTS=${*:-ws idle sse}
+. bench/lib.sh # PIN_SERVER, PIN_CLIENT, median
 P_BASE=18381 P_ECHO=18391 P_IDLE=18392 P_SSE=18393 P_REDIS=18399
 
 ulimit -n 100000 2>/dev/null || ulimit -n "$(ulimit -Hn)"
@@ -64,10 +65,6 @@ go build -o "$tmp/baseline" ./bench/baseline
 go build -o "$tmp/ws" ./bench/ws
 go build -o "$tmp/sse" ./bench/sse
 
-pin_server=() pin_client=()
-if command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then
-  pin_server=(taskset -c 0) pin_client=(taskset -c 1)
-fi
 log() { echo "$*" >&2; }
 row() { echo "$*" >>"$tmp/rows"; }
 wait_port() { # wait_port PORT
@@ -84,7 +81,6 @@ field() { # field KEY < JSON -> value, or NA
 try: print(json.loads(sys.stdin.read().strip().splitlines()[-1])['$1'])
 except Exception: print('NA')"
 }
-median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 calc() { # calc EXPR [DECIMALS]: awk arithmetic; NA when an operand is NA
   case $1 in *NA*) echo NA ;; *) awk "BEGIN {printf \"%.${2:-3}f\", ($1)}" 2>/dev/null || echo NA ;; esac
 }
@@ -103,7 +99,7 @@ HCL
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo NA; } # user+system clock ticks
 TICKS=$(getconf CLK_TCK)
 start_pagi() { # start_pagi NAME: runs $tmp/NAME.hcl, sets pagi_pid
-  "${pin_server[@]}" "$tmp/pagi" run --no-watch "$tmp/$1.hcl" 2>"$tmp/$1.log" &
+  "${PIN_SERVER[@]}" "$tmp/pagi" run --no-watch "$tmp/$1.hcl" 2>"$tmp/$1.log" &
   pagi_pid=$!
 }
 
@@ -118,7 +114,7 @@ site "live" {
   }
 }
 HCL
-  "${pin_server[@]}" "$tmp/baseline" -hello '' -static '' -ws 127.0.0.1:$P_BASE 2>"$tmp/baseline.log" &
+  "${PIN_SERVER[@]}" "$tmp/baseline" -hello '' -static '' -ws 127.0.0.1:$P_BASE 2>"$tmp/baseline.log" &
   local base_pid=$!
   start_pagi echo
   wait_port $P_BASE
@@ -133,7 +129,7 @@ HCL
       [ "$who" = raw ] && url=ws://127.0.0.1:$P_BASE/ spid=$base_pid
       local out t0 t1
       t0=$(cpu_ticks "$spid")
-      out=$(timeout -k 5 $((secs + 60)) "${pin_client[@]}" "$tmp/ws" -url "$url" -conns "$CONNS" -duration "$DUR" -size "$SIZE") || out='{}'
+      out=$(timeout -k 5 $((secs + 60)) "${PIN_CLIENT[@]}" "$tmp/ws" -url "$url" -conns "$CONNS" -duration "$DUR" -size "$SIZE") || out='{}'
       t1=$(cpu_ticks "$spid")
       local r p e eff
       r=$(field round_trips_per_s <<<"$out") p=$(field p99_ms <<<"$out") e=$(field errors <<<"$out")
@@ -156,7 +152,7 @@ HCL
 # hold_idle URL FILE: hold $IDLE idle connections to URL in the background
 # (sets idle_pid), returning once all are open; the client's line goes to FILE.
 hold_idle() {
-  timeout -k 5 300 "${pin_client[@]}" "$tmp/ws" -url "$1" -idle "$IDLE" -hold 240s -sources "$SOURCES" >"$2" 2>&1 &
+  timeout -k 5 300 "${PIN_CLIENT[@]}" "$tmp/ws" -url "$1" -idle "$IDLE" -hold 240s -sources "$SOURCES" >"$2" 2>&1 &
   idle_pid=$!
   for _ in $(seq 1200); do
     grep -q '"mode":"idle"' "$2" 2>/dev/null && break
@@ -184,7 +180,7 @@ HCL
   wait_port $P_IDLE
   local stats=http://127.0.0.1:$P_IDLE/_stats?gc=1 url=ws://127.0.0.1:$P_IDLE/idle
   # Warm up (first connections, pools, the channel's topic), then measure.
-  timeout -k 5 60 "${pin_client[@]}" "$tmp/ws" -url "$url" -idle 100 -hold 1s >/dev/null || true
+  timeout -k 5 60 "${PIN_CLIENT[@]}" "$tmp/ws" -url "$url" -idle 100 -hold 1s >/dev/null || true
   sleep 2
   local before after out
   before=$(curl -fsS "$stats")
@@ -206,10 +202,10 @@ HCL
   gper=$(calc "($g1 - $g0) / $open" 2)
 
   # The same with the gorilla echo (its RSS from /proc, no forced GC).
-  "${pin_server[@]}" "$tmp/baseline" -hello '' -static '' -ws 127.0.0.1:$P_BASE 2>"$tmp/baseline.log" &
+  "${PIN_SERVER[@]}" "$tmp/baseline" -hello '' -static '' -ws 127.0.0.1:$P_BASE 2>"$tmp/baseline.log" &
   local base_pid=$!
   wait_port $P_BASE
-  timeout -k 5 60 "${pin_client[@]}" "$tmp/ws" -url ws://127.0.0.1:$P_BASE/ -idle 100 -hold 1s >/dev/null || true
+  timeout -k 5 60 "${PIN_CLIENT[@]}" "$tmp/ws" -url ws://127.0.0.1:$P_BASE/ -idle 100 -hold 1s >/dev/null || true
   sleep 2
   local brss0 brss1 bout
   brss0=$(vmrss "$base_pid")
@@ -231,7 +227,7 @@ part_sse() {
   backend = \"memory\"
 }"
     if [ "$backend" = redis ]; then
-      "${pin_server[@]}" redis-server --port $P_REDIS --bind 127.0.0.1 --save '' --appendonly no \
+      "${PIN_SERVER[@]}" redis-server --port $P_REDIS --bind 127.0.0.1 --save '' --appendonly no \
         >"$tmp/redis.log" 2>&1 &
       redis_pid=$!
       wait_port $P_REDIS
@@ -241,7 +237,7 @@ part_sse() {
 }"
     fi
     if [ "$backend" = baseline ]; then
-      "${pin_server[@]}" "$tmp/baseline" -hello '' -static '' -sse 127.0.0.1:$P_SSE 2>"$tmp/baseline-sse.log" &
+      "${PIN_SERVER[@]}" "$tmp/baseline" -hello '' -static '' -sse 127.0.0.1:$P_SSE 2>"$tmp/baseline-sse.log" &
       pagi_pid=$!
     else
       { server_hcl $P_SSE; echo "$pubsub"; cat <<'HCL'; } >"$tmp/sse-$backend.hcl"
@@ -262,7 +258,7 @@ HCL
     fi
     wait_port $P_SSE
     local out
-    out=$(timeout -k 5 300 "${pin_client[@]}" "$tmp/sse" -url http://127.0.0.1:$P_SSE/events -subs "$SUBS" \
+    out=$(timeout -k 5 300 "${PIN_CLIENT[@]}" "$tmp/sse" -url http://127.0.0.1:$P_SSE/events -subs "$SUBS" \
       -publish http://127.0.0.1:$P_SSE/publish/news -events "$EVENTS" -sources "$SOURCES" -server-pid "$pagi_pid") || out='{}'
     log "sse $backend: $out"
     stop "$pagi_pid"

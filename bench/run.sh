@@ -18,6 +18,7 @@ cd "$(dirname "$0")/.."
 CONNS=${CONNS:-64}
 SCENARIOS=${*:-hello 1k 64k 10m}
 . bench/lib.sh
+need_wrk
 
 tmp=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$tmp"' EXIT
