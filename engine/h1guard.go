@@ -59,6 +59,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -89,6 +90,7 @@ const (
 	guardDefaultHeaderCount = 100
 
 	guardInitialBuffer = 4096     // per-connection buffer to start with
+	guardDirectMin     = 512      // smallest read that may skip the guard's buffer (see readHeadDirect)
 	guardMinBufferCap  = 64 << 10 // the buffer may grow to max(this, limits+slack)
 	guardBufferSlack   = 4096
 
@@ -478,12 +480,19 @@ func (c *guardConn) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
+	if c.rpos == c.wpos && len(p) >= guardDirectMin && (c.st == gsStart || c.st == gsBoundary) &&
+		c.rerr == nil && !c.eof && !c.hijacked.Load() {
+		if n, err := c.readHeadDirect(p); n > 0 || err != nil {
+			return n, err
+		}
+	}
 	for {
 		if c.rpos < c.rel {
 			n := copy(p, c.buf[c.rpos:c.rel])
 			c.rpos += n
 			if c.rpos == c.wpos {
 				c.rpos, c.rel, c.wpos = 0, 0, 0
+				c.releaseBuf()
 			}
 			return n, nil
 		}
@@ -504,6 +513,7 @@ func (c *guardConn) Read(p []byte) (int, error) {
 			}
 			// Nothing is buffered any more and nothing will be parsed:
 			// let the buffer go (long-lived upgraded connections).
+			c.releaseBuf()
 			c.buf = nil
 			return c.Conn.Read(p)
 		case gsRejected:
@@ -562,6 +572,55 @@ func (c *guardConn) Read(p []byte) (int, error) {
 	}
 }
 
+// readHeadDirect is Read's common case: nothing is buffered and a new head
+// begins, so the guard reads into net/http's own buffer p and validates the
+// bytes where they are. What checks out is handed over without a copy; what
+// cannot be checked yet (a head cut short by the read, say) moves to the
+// guard's buffer, where Read's general loop carries on with it. So the
+// guard's buffer is needed only for split or pipelined heads, and a
+// keep-alive connection that never sends one never allocates it. A zero
+// count with a nil error means the caller's loop takes over.
+func (c *guardConn) readHeadDirect(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if n == 0 {
+		if err == io.EOF {
+			c.eof = true
+		}
+		return 0, err
+	}
+	switch {
+	case err == io.EOF:
+		c.eof = true
+	case err != nil:
+		c.rerr = err // delivered after the data, as fill does
+	}
+	if c.st == gsBoundary {
+		c.beginHead()
+	}
+	own := c.buf
+	c.buf, c.rpos, c.rel, c.wpos = p[:n], 0, 0, n
+	c.step()
+	start, done, rest := c.rpos, c.rel, c.wpos-c.rel
+	c.buf = own
+	if rest > 0 {
+		if len(c.buf) < rest {
+			c.releaseBuf()
+			if rest <= guardInitialBuffer {
+				c.buf = guardBufPool.Get().(*[guardInitialBuffer]byte)[:]
+			} else {
+				c.buf = make([]byte, rest)
+			}
+		}
+		copy(c.buf, p[done:n])
+	}
+	c.rpos, c.rel, c.wpos = 0, 0, rest
+	c.releaseBuf() // when nothing was left over
+	if start > 0 && done > start {
+		copy(p, p[start:done]) // blank lines before a request line were dropped
+	}
+	return done - start, nil
+}
+
 // directRead reads body data straight into p when nothing is buffered.
 func (c *guardConn) directRead(p []byte) (int, error) {
 	c.rpos, c.rel, c.wpos = 0, 0, 0
@@ -617,7 +676,7 @@ func (c *guardConn) fill() error {
 		return c.takeErr()
 	}
 	if c.buf == nil {
-		c.buf = make([]byte, guardInitialBuffer)
+		c.buf = guardBufPool.Get().(*[guardInitialBuffer]byte)[:]
 	}
 	if c.rpos > 0 && (c.rpos == c.wpos || len(c.buf)-c.wpos < len(c.buf)/4) {
 		n := copy(c.buf, c.buf[c.rpos:c.wpos])
@@ -631,6 +690,9 @@ func (c *guardConn) fill() error {
 		}
 		nb := make([]byte, min(2*len(c.buf), c.cfg.bufCap))
 		copy(nb, c.buf[:c.wpos])
+		if len(c.buf) == guardInitialBuffer {
+			guardBufPool.Put((*[guardInitialBuffer]byte)(c.buf))
+		}
 		c.buf = nb
 	}
 	n, err := c.Conn.Read(c.buf[c.wpos:])
@@ -649,6 +711,26 @@ func (c *guardConn) fill() error {
 		return nil
 	}
 	return err
+}
+
+// guardBufPool holds the guards' initial buffers. A guard needs its buffer
+// only while it holds bytes net/http has not taken yet (a split or
+// pipelined head, input that arrived during a request), so it takes one for
+// that time and gives it back once empty: idle keep-alive connections hold
+// none, and busy ones share a few warm buffers.
+var guardBufPool = sync.Pool{New: func() any { return new([guardInitialBuffer]byte) }}
+
+// releaseBuf gives the guard's buffer back to guardBufPool when it is empty
+// and of the pooled size (a grown buffer is left to the collector).
+func (c *guardConn) releaseBuf() {
+	if c.rpos != c.wpos || c.buf == nil {
+		return
+	}
+	if len(c.buf) == guardInitialBuffer {
+		guardBufPool.Put((*[guardInitialBuffer]byte)(c.buf))
+	}
+	c.buf = nil
+	c.rpos, c.rel, c.wpos = 0, 0, 0
 }
 
 // armHeadTimer bounds how long a partly received head may take. net/http

@@ -641,9 +641,16 @@ func TestGuardStreamSplits(t *testing.T) {
 		"POST /c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" +
 		"a;ext=1\r\n0123456789\r\n1A\r\n" + strings.Repeat("z", 26) + "\r\n0\r\nX-Sum: 1\r\n\r\n" +
 		"GET /d HTTP/1.0\nHost: x\n\n"
+	// Blank lines before a request line are dropped on the way through.
+	input := "\r\n" + stream + "\r\n\r\nGET /e HTTP/1.1\r\nHost: x\r\n\r\n"
+	stream += "GET /e HTTP/1.1\r\nHost: x\r\n\r\n"
+	steps := []int{len(input)}
 	for step := 1; step <= 40; step++ {
-		for _, rd := range []int{1, 2, 7, 4096} {
-			gc := &guardConn{Conn: &guardSliceConn{data: []byte(stream), step: step}, cfg: newGuardConfig(GuardOptions{})}
+		steps = append(steps, step)
+	}
+	for _, step := range steps {
+		for _, rd := range []int{1, 2, 7, guardDirectMin, 4096} {
+			gc := &guardConn{Conn: &guardSliceConn{data: []byte(input), step: step}, cfg: newGuardConfig(GuardOptions{})}
 			var out []byte
 			p := make([]byte, rd)
 			for {
@@ -774,4 +781,62 @@ func guardSkipResponse(br *bufio.Reader) error {
 	}
 	_, err := br.Discard(length)
 	return err
+}
+
+// Whole heads read into a large enough buffer are checked where they are,
+// without the guard's own buffer; a head cut short by the read still comes
+// out whole, and the buffer it needed goes back to the pool once empty.
+func TestGuardDirectHeadNeedsNoBuffer(t *testing.T) {
+	head := "GET /a HTTP/1.1\r\nHost: x\r\n\r\n"
+	gc := &guardConn{Conn: &guardSliceConn{data: []byte(head + head), step: len(head)}, cfg: newGuardConfig(GuardOptions{})}
+	p := make([]byte, 4096)
+	for i := range 2 {
+		n, err := gc.Read(p)
+		if err != nil || string(p[:n]) != head {
+			t.Fatalf("read %d = %q, %v", i, p[:n], err)
+		}
+		if gc.buf != nil {
+			t.Fatalf("read %d left the guard holding a buffer", i)
+		}
+	}
+	split := &guardConn{Conn: &guardSliceConn{data: []byte(head), step: 10}, cfg: newGuardConfig(GuardOptions{})}
+	n, err := split.Read(p)
+	if err != nil || string(p[:n]) != head {
+		t.Fatalf("split head = %q, %v", p[:n], err)
+	}
+	if split.buf != nil {
+		t.Fatal("the guard kept its buffer after handing the split head over")
+	}
+}
+
+// FuzzGuardReadSizes checks that the guard's verdict does not depend on how
+// net/http reads: the same input split the same way comes out as the same
+// bytes with the same rejection, whether read a byte at a time (the guard's
+// buffered loop) or in 4 KiB reads (the direct path of readHeadDirect).
+func FuzzGuardReadSizes(f *testing.F) {
+	f.Add([]byte("GET / HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\n"), uint8(7))
+	f.Add([]byte("\r\nPOST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabcGET / HTTP/1.1\r\n\r\n"), uint8(200))
+	f.Add([]byte("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"), uint8(5))
+	f.Add([]byte("GET / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\nx"), uint8(64))
+	f.Add([]byte("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\nxyz"), uint8(3))
+	f.Fuzz(func(t *testing.T, input []byte, step uint8) {
+		run := func(rd int) (string, int32) {
+			gc := &guardConn{Conn: &guardSliceConn{data: input, step: max(int(step), 1)}, cfg: newGuardConfig(GuardOptions{})}
+			var out []byte
+			p := make([]byte, rd)
+			for range 4 * (len(input) + len(guardSynthetic) + 4) {
+				n, err := gc.Read(p)
+				out = append(out, p[:n]...)
+				if err != nil {
+					break
+				}
+			}
+			return string(out), gc.status.Load()
+		}
+		small, smallStatus := run(1)
+		large, largeStatus := run(4096)
+		if small != large || smallStatus != largeStatus {
+			t.Fatalf("1-byte reads: %d %q\n4 KiB reads: %d %q", smallStatus, small, largeStatus, large)
+		}
+	})
 }
