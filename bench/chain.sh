@@ -36,6 +36,6 @@ echo "| route | req/s (median of $REPS) | CPU µs/req |"
 echo "|---|---|---|"
 echo "| bare | $CMP_RPS_A | $CMP_CPU_A |"
 echo "| chain | $CMP_RPS_B | $CMP_CPU_B |"
-awk -v r="$CMP_RATIO" -v c="$CMP_CPU_RATIO" 'BEGIN {
-  printf "chain/bare throughput %.3f: the chain costs %.1f %% (by CPU per request: %.1f %%)\n", r, (1 - r) * 100, (1 - c) * 100 }'
+awk -v r="$CMP_RATIO" -v p="$CMP_PAIR_RATIO" -v c="$CMP_CPU_RATIO" 'BEGIN {
+  printf "chain/bare throughput %.3f: the chain costs %.1f %% (median of pair ratios %.3f: %.1f %%; by CPU per request: %.1f %%)\n", r, (1 - r) * 100, p, (1 - p) * 100, (1 - c) * 100 }'
 test "$(wc -l <"$tmp/access.log")" -gt 0 || { echo "access log empty: the chain did not run" >&2; exit 1; }

@@ -8,6 +8,7 @@
 # side) and sets, from the medians of the reps:
 #   CMP_RPS_A CMP_RPS_B CMP_RATIO        requests/s and B/A
 #   CMP_CPU_A CMP_CPU_B CMP_CPU_RATIO    server CPU µs per request and A/B
+#   CMP_PAIR_RATIO                       median of the reps' own B/A ratios
 # The CPU figures come from /proc/PID/stat around each run; the servers run
 # pinned to CPU 0 and wrk to CPU 1 when taskset exists and there are two or
 # more CPUs (PIN_SERVER and PIN_CLIENT, arrays, for the scripts' own use).
@@ -85,6 +86,9 @@ compare() {
   CMP_CPU_B=$(printf '%s\n' "${cb[@]}" | median)
   CMP_RATIO=$(awk -v a="$CMP_RPS_A" -v b="$CMP_RPS_B" 'BEGIN {printf "%.3f", b/a}')
   CMP_CPU_RATIO=$(awk -v a="$CMP_CPU_A" -v b="$CMP_CPU_B" 'BEGIN {printf "%.3f", a/b}')
+  # The median of the reps' own ratios: each rep runs a and b back to back,
+  # so a slow drift of the machine's speed cancels within the pair.
+  CMP_PAIR_RATIO=$(for i in "${!ra[@]}"; do awk -v a="${ra[$i]}" -v b="${rb[$i]}" 'BEGIN {printf "%.4f\n", b/a}'; done | median)
   echo "  $name_a req/s: ${ra[*]}" >&2
   echo "  $name_b req/s: ${rb[*]}" >&2
 }

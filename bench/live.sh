@@ -147,6 +147,9 @@ HCL
   ratio=$(calc "$pm / $rm")
   row "| WebSocket echo, $CONNS conns × $SIZE B, median of $REPS × $DUR | $pm round trips/s (p99 $(printf '%s\n' "${pgp99[@]}" | median) ms) | $rm round trips/s (p99 $(printf '%s\n' "${rawp99[@]}" | median) ms) | ratio **$ratio** | ≥ 0.9 | $(calc "$ratio >= 0.9" 0 | yesno)$( ((errs)) && echo ", $errs runs with errors") |"
   row "| WebSocket echo, round trips per server CPU-second | $pe | $re | ratio $(calc "$pe / $re") | | |"
+  local pairs i
+  pairs=$(for i in "${!raw[@]}"; do calc "${pg[$i]} / ${raw[$i]}" 4; echo; done | median)
+  row "| WebSocket echo, median of the reps' own ratios (each rep runs both back to back) | | | ratio $pairs | ≥ 0.9 | $(calc "$pairs >= 0.9" 0 | yesno) |"
 }
 
 # hold_idle URL FILE: hold $IDLE idle connections to URL in the background

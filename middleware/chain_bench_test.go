@@ -8,9 +8,6 @@ import (
 	"github.com/pagihq/pagi/internal/pagitest"
 )
 
-// chainSite has the same small response on a bare route and behind the
-// chain of the middleware issue's benchmark: forwarded, request_id,
-// access_log, headers, cors and compress.
 // chainSite is bench/chain-site.hcl: the same small response on a bare
 // route and behind the chain of the middleware issue's benchmark
 // (forwarded, request_id, access_log, headers, cors and compress), shared
