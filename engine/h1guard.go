@@ -340,7 +340,10 @@ type guardConn struct {
 	// connSweeper); phase and since are what it looks at.
 	sweeper *connSweeper
 	phase   atomic.Int32
-	since   atomic.Int64
+	// writeSince is the sweeper's clock when the write in progress began
+	// (UnixNano; 0 while none is), for the write stall timeout.
+	writeSince atomic.Int64
+	since      atomic.Int64
 
 	readDL    atomic.Int64 // read deadline net/http last set (UnixNano, 0 none)
 	hijacked  atomic.Bool
@@ -407,11 +410,35 @@ func (c *guardConn) CloseWrite() error {
 	return errors.New("engine: connection does not support CloseWrite")
 }
 
+// Write writes to the inner connection. Writes are not guarded, only timed
+// when a sweeper bounds them (see connSweeper).
+func (c *guardConn) Write(p []byte) (int, error) {
+	if !c.sweeper.timesWrites() {
+		return c.Conn.Write(p)
+	}
+	c.writeSince.Store(c.sweeper.now.Load())
+	n, err := c.Conn.Write(p)
+	c.writeSince.Store(0)
+	return n, err
+}
+
 // ReadFrom writes r's content to the inner connection. net/http's response
 // writer only uses sendfile/splice when its connection implements
 // io.ReaderFrom (it does not unwrap), so without this method wrapping would
-// turn every file response into a user-space copy. Writes are not guarded.
+// turn every file response into a user-space copy. Like Write, it is timed
+// when a sweeper bounds writes.
 func (c *guardConn) ReadFrom(r io.Reader) (int64, error) {
+	if c.sweeper.timesWrites() {
+		c.writeSince.Store(c.sweeper.now.Load())
+		defer c.writeSince.Store(0)
+	}
+	if fa, ok := r.(*fileAt); ok {
+		if tc, ok := c.Conn.(*net.TCPConn); ok {
+			if n, err, handled := sendFileAt(tc, fa); handled {
+				return n, err
+			}
+		}
+	}
 	if rf, ok := c.Conn.(io.ReaderFrom); ok {
 		return rf.ReadFrom(r)
 	}

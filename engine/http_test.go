@@ -350,6 +350,27 @@ func TestTrailersAndFileBodies(t *testing.T) {
 		case "/missing":
 			_ = send(ctx, &pagi.HTTPResponseStart{Status: 200})
 			return send(ctx, &pagi.HTTPResponseBody{File: filepath.Join(dir, "nope")})
+		case "/bigfh", "/bigfh-part":
+			// Offsets count from the start of the file, wherever the
+			// handle's own position is.
+			f, err := os.Open(big)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			if _, err := f.Read(make([]byte, 100)); err != nil {
+				return err
+			}
+			_ = send(ctx, &pagi.HTTPResponseStart{Status: 200})
+			if s.Path == "/bigfh-part" {
+				return send(ctx, &pagi.HTTPResponseBody{FH: f, Length: 70000})
+			}
+			return send(ctx, &pagi.HTTPResponseBody{FH: f})
+		case "/bigshort":
+			// A stated length from the start is trusted (no stat): the
+			// file ends first, so the response is cut short.
+			_ = send(ctx, &pagi.HTTPResponseStart{Status: 200})
+			return send(ctx, &pagi.HTTPResponseBody{File: big, Length: int64(len(bigContent)) + 50000})
 		}
 		return nil
 	}
@@ -364,7 +385,7 @@ func TestTrailersAndFileBodies(t *testing.T) {
 		t.Errorf("trailers: body %q trailer %v", b, resp.Trailer)
 	}
 	for path, want := range map[string]string{"/file": "56789abcde", "/fh": "fghij", "/short": "fghij",
-		"/big": string(bigContent[3:70003])} {
+		"/big": string(bigContent[3:70003]), "/bigfh": string(bigContent), "/bigfh-part": string(bigContent[:70000])} {
 		resp, err := http.Get(ts.url(path))
 		if err != nil {
 			t.Fatal(err)
@@ -374,6 +395,15 @@ func TestTrailersAndFileBodies(t *testing.T) {
 		if string(b) != want || resp.ContentLength != int64(len(want)) {
 			t.Errorf("%s: body %.40q (%d bytes) length %d, want %.40q (%d bytes)", path, b, len(b), resp.ContentLength, want, len(want))
 		}
+	}
+	resp, err = http.Get(ts.url("/bigshort"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err == nil || resp.ContentLength != int64(len(bigContent))+50000 || string(b) != string(bigContent) {
+		t.Errorf("/bigshort: %d bytes, length %d, err %v; want the whole file, then a cut (unexpected EOF)", len(b), resp.ContentLength, err)
 	}
 	req, _ := http.NewRequest(http.MethodHead, ts.url("/file"), nil)
 	resp, err = http.DefaultClient.Do(req)

@@ -360,23 +360,27 @@ func (x *exchange) sendFile(e *pagi.HTTPResponseBody) error {
 	if e.Length > 0 && e.Length <= smallFile {
 		return x.sendSmallFile(f, e.Offset, e.Length)
 	}
-	fi, err := f.Stat()
-	if err != nil {
-		return fmt.Errorf("pagi: http.response.body file: %w", err)
-	}
-	off := min(e.Offset, fi.Size())
-	n := fi.Size() - off
-	if e.Length > 0 && e.Length < n {
-		n = e.Length
+	// A stated length from the start of the file is trusted, which saves a
+	// stat: a file shorter than that ends the response early, and net/http
+	// closes the connection rather than let the client wait for the rest.
+	// Otherwise the size decides (an offset past the end sends nothing).
+	off, n := int64(0), e.Length
+	if e.Offset > 0 || e.Length == 0 {
+		fi, err := f.Stat()
+		if err != nil {
+			return fmt.Errorf("pagi: http.response.body file: %w", err)
+		}
+		off = min(e.Offset, fi.Size())
+		n = fi.Size() - off
+		if e.Length > 0 && e.Length < n {
+			n = e.Length
+		}
 	}
 	if !x.fileHead(n) {
 		return nil
 	}
 	if n > 0 && x.r.Method != http.MethodHead {
-		if _, err := f.Seek(off, io.SeekStart); err != nil {
-			return fmt.Errorf("pagi: http.response.body file: %w", err)
-		}
-		if err := x.copyFile(f, n); err != nil {
+		if err := x.copyFile(f, off, n); err != nil {
 			x.writeFailed(err)
 			return nil
 		}
@@ -441,9 +445,10 @@ var smallFilePool = sync.Pool{New: func() any {
 	return &b
 }}
 
-// copyFile sends n bytes of f from its current offset. net/http's
-// ResponseWriter turns the copy into sendfile(2) on plain TCP connections.
-func (x *exchange) copyFile(f *os.File, n int64) error {
+// copyFile sends n bytes of f from offset off, without moving f's own
+// position. On plain TCP HTTP/1 connections net/http hands the part to
+// guardConn.ReadFrom, which sends it with sendfile(2).
+func (x *exchange) copyFile(f *os.File, off, n int64) error {
 	step := n
 	if x.rt.ln.limits.RequestTimeout > 0 {
 		step = fileStep
@@ -452,11 +457,15 @@ func (x *exchange) copyFile(f *os.File, n int64) error {
 		c := min(step, n)
 		x.armWriteDeadline()
 		x.flow.Add(int(c))
-		w, err := io.CopyN(x.w, f, c)
+		w, err := io.Copy(x.w, &fileAt{f: f, off: off, n: c})
 		x.flow.Done(int(c))
+		if err == nil && w < c {
+			err = io.ErrUnexpectedEOF // the file is shorter than stated
+		}
 		if err != nil {
 			return err
 		}
+		off += w
 		n -= w
 	}
 	return nil
@@ -490,9 +499,14 @@ func (x *exchange) markComplete() {
 	x.conn.MarkComplete()
 }
 
-// armWriteDeadline bounds the next write by the stall timeout.
+// armWriteDeadline bounds the next write by the stall timeout, unless the
+// connection's sweeper times its writes already (HTTP/1 listeners; see
+// connSweeper): a deadline arms a runtime timer, the sweeper does not.
 func (x *exchange) armWriteDeadline() {
 	if t := x.rt.ln.limits.RequestTimeout.D(); t > 0 {
+		if ci := connInfoFrom(x.r.Context()); ci != nil && ci.guard != nil && ci.guard.sweeper.timesWrites() {
+			return
+		}
 		x.deadlineSet = true
 		_ = x.controller().SetWriteDeadline(time.Now().Add(t))
 	}

@@ -336,10 +336,10 @@ func (s *Server) newTarget(a *acceptor, lc *config.Listener, info *listenerInfo)
 	}
 	t.headTimeout = lim.ReadHeaderTimeout.D()
 	idle := lim.IdleTimeout.D()
-	// HTTP/1 only: a sweeper applies both timeouts (net/http's deadlines
-	// would arm timers on every request) and the guard times partial heads;
-	// net/http gets none.
-	sweep := !lc.HTTP2 && (t.headTimeout > 0 || idle > 0)
+	// HTTP/1 only: a sweeper applies both timeouts and the write stall
+	// timeout (deadlines would arm timers on every request) and the guard
+	// times partial heads; net/http gets none.
+	sweep := !lc.HTTP2 && (t.headTimeout > 0 || idle > 0 || lim.RequestTimeout > 0)
 	srvHead, srvIdle := t.headTimeout, idle
 	if sweep {
 		srvHead, srvIdle = 0, 0
@@ -376,7 +376,7 @@ func (s *Server) newTarget(a *acceptor, lc *config.Listener, info *listenerInfo)
 	}
 	info.serverCert = t.certPEM
 	if sweep {
-		t.sweeper = newConnSweeper(idle, t.headTimeout)
+		t.sweeper = newConnSweeper(idle, t.headTimeout, lim.RequestTimeout.D())
 	}
 	go func() {
 		err := t.srv.Serve(t.conns)

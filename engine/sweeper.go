@@ -8,20 +8,25 @@ import (
 	"time"
 )
 
-// connSweeper enforces the idle timeout and the first request's header
-// timeout of a target's HTTP/1 connections with one goroutine, instead of
-// net/http's per-connection read deadlines: with those, every request arms
-// and clears runtime timers, a cost the hello benchmark shows (see
-// docs/performance.md). The sweeper looks at its connections a few times
-// per timeout, so a timeout fires up to a quarter of itself late.
+// connSweeper enforces the idle timeout, the first request's header timeout
+// and the write stall timeout (request_timeout) of a target's HTTP/1
+// connections with one goroutine, instead of per-connection deadlines: with
+// those, every request arms and clears runtime timers, a cost the hello and
+// static benchmarks show (see docs/performance.md). The sweeper looks at its
+// connections a few times per timeout, so a timeout fires up to a quarter of
+// itself late.
 //
 // Partial request heads are timed by the request-head guard itself (see
-// guardConn.armHeadTimer); request bodies and responses by the engine's
-// stall timeout. Connections that net/http serves with HTTP/2 are not the
-// sweeper's: targets with HTTP/2 keep net/http's own timeouts.
+// guardConn.armHeadTimer), request bodies by the engine's read deadlines.
+// A write is timed from its start (guardConn.Write and ReadFrom note the
+// sweeper's clock): one blocked longer than the stall timeout gets a write
+// deadline in the past, so it fails as a timeout, and so does every later
+// write on that connection. Connections that net/http serves with HTTP/2
+// are not the sweeper's: targets with HTTP/2 keep net/http's own timeouts
+// and the engine's write deadlines.
 type connSweeper struct {
-	idle, head time.Duration
-	tick       time.Duration
+	idle, head, write time.Duration
+	tick              time.Duration
 	// now is the time of the last look (UnixNano).
 	now atomic.Int64
 
@@ -41,13 +46,15 @@ const (
 )
 
 // newConnSweeper starts a sweeper for the given timeouts (0: none).
-func newConnSweeper(idle, head time.Duration) *connSweeper {
-	shortest := idle
-	if shortest <= 0 || (head > 0 && head < shortest) {
-		shortest = head
+func newConnSweeper(idle, head, write time.Duration) *connSweeper {
+	var shortest time.Duration
+	for _, d := range []time.Duration{idle, head, write} {
+		if d > 0 && (shortest == 0 || d < shortest) {
+			shortest = d
+		}
 	}
 	s := &connSweeper{
-		idle: idle, head: head,
+		idle: idle, head: head, write: write,
 		tick:  min(max(shortest/4, 5*time.Millisecond), time.Second),
 		conns: map[*guardConn]struct{}{},
 		stop:  make(chan struct{}),
@@ -67,6 +74,10 @@ func (s *connSweeper) add(gc *guardConn) {
 	s.conns[gc] = struct{}{}
 	s.mu.Unlock()
 }
+
+// timesWrites reports whether the sweeper bounds the writes of its
+// connections, so the engine need not arm write deadlines.
+func (s *connSweeper) timesWrites() bool { return s != nil && s.write > 0 }
 
 // remove stops watching gc.
 func (s *connSweeper) remove(gc *guardConn) {
@@ -121,6 +132,16 @@ func (s *connSweeper) run() {
 			case phaseIdle:
 				if s.idle > 0 && now-since > int64(s.idle) {
 					expired = append(expired, gc)
+				}
+			}
+			if s.write > 0 {
+				// writeSince is the clock of a look up to a tick before the
+				// write began: the extra tick keeps the timeout from firing
+				// early.
+				if w := gc.writeSince.Load(); w != 0 && now-w > int64(s.write+s.tick) {
+					// A write in progress for longer than the stall timeout:
+					// fail it, as a write deadline would.
+					_ = gc.Conn.SetWriteDeadline(time.Unix(0, 1))
 				}
 			}
 		}

@@ -3,9 +3,12 @@ package engine
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -120,4 +123,66 @@ func TestSweeperHeaderTimeout(t *testing.T) {
 	get(t, c, r, "/")
 	time.Sleep(700 * time.Millisecond)
 	get(t, c, r, "/")
+}
+
+// A client that stops reading a large response stalls the server's writes;
+// past request_timeout the connection is given up and the app's connection
+// handle says write_timeout. On HTTP/1 listeners the sweeper times the
+// write, on HTTP/2-capable ones a write deadline does: both are tested, for
+// a bytes body and for a file body (sendfile).
+func TestWriteStallTimeout(t *testing.T) {
+	dir := t.TempDir()
+	big := filepath.Join(dir, "big.bin")
+	if err := os.WriteFile(big, make([]byte, 64<<20), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, h2 := range []bool{false, true} {
+		for _, kind := range []string{"bytes", "file"} {
+			t.Run(fmt.Sprintf("h2=%v/%s", h2, kind), func(t *testing.T) {
+				reasons := make(chan string, 1)
+				app := func(ctx context.Context, s *pagi.Scope, _ pagi.Receive, send pagi.Send) error {
+					if s.Type != pagi.ScopeHTTP {
+						return pagi.ErrUnsupportedScope
+					}
+					if err := send(ctx, &pagi.HTTPResponseStart{Status: 200}); err != nil {
+						return err
+					}
+					if kind == "file" {
+						_ = send(ctx, &pagi.HTTPResponseBody{File: big})
+					} else {
+						chunk := make([]byte, 1<<20)
+						for range 64 {
+							if send(ctx, &pagi.HTTPResponseBody{Body: chunk, More: true}) != nil || !s.Connection.IsConnected() {
+								break
+							}
+						}
+					}
+					reasons <- s.Connection.DisconnectReason()
+					return nil
+				}
+				cfg := testConfig(app, "/")
+				cfg.Listeners[0].HTTP2 = h2
+				cfg.Listeners[0].Limits.RequestTimeout = config.Duration(300 * time.Millisecond)
+				ts := startConfig(t, cfg)
+				c, err := net.Dial("tcp", ts.Addr("web").String())
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer c.Close()
+				_ = c.(*net.TCPConn).SetReadBuffer(4096)
+				if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+					t.Fatal(err)
+				}
+				// Never read: the socket buffers fill and the server's write blocks.
+				select {
+				case r := <-reasons:
+					if r != pagi.ReasonWriteTimeout {
+						t.Fatalf("disconnect reason %q, want %q", r, pagi.ReasonWriteTimeout)
+					}
+				case <-time.After(10 * time.Second):
+					t.Fatal("the stalled write was not given up within 10 s")
+				}
+			})
+		}
+	}
 }
