@@ -70,19 +70,24 @@ func (l *lifespan) startup(ctx context.Context, apps []pagi.App, workerNum int) 
 			defer t.Stop()
 			timeout = t.C
 		}
+		var ev pagi.Event
 		select {
-		case ev := <-run.replies:
-			if f, ok := ev.(*pagi.LifespanStartupFailed); ok {
-				return nil, fmt.Errorf("%w: %s", errLifespanFailed, f.Message)
-			}
-			l.runs = append(l.runs, run)
+		case ev = <-run.replies:
 		case err := <-run.returned:
-			l.log.Debug("app does not take part in lifespan", "reason", errOrNil(err))
+			ev = run.answerBeforeReturn(err)
+			if ev == nil {
+				l.log.Debug("app does not take part in lifespan", "reason", errOrNil(err))
+				continue
+			}
 		case <-timeout:
 			return nil, fmt.Errorf("%w: no answer within %s", errLifespanFailed, l.timeout)
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}
+		if f, ok := ev.(*pagi.LifespanStartupFailed); ok {
+			return nil, fmt.Errorf("%w: %s", errLifespanFailed, f.Message)
+		}
+		l.runs = append(l.runs, run)
 	}
 	if l.mode == "on" && len(l.runs) == 0 {
 		return nil, fmt.Errorf("%w: lifespan = \"on\" but no app supports lifespan", errLifespanFailed)
@@ -102,13 +107,29 @@ func (l *lifespan) shutdown(ctx context.Context) {
 				l.log.Error("lifespan shutdown failed", "message", f.Message)
 			}
 		case err := <-run.returned:
-			if err != nil {
+			if f, ok := run.answerBeforeReturn(err).(*pagi.LifespanShutdownFailed); ok {
+				l.log.Error("lifespan shutdown failed", "message", f.Message)
+			} else if err != nil {
 				l.log.Error("lifespan app failed during shutdown", "err", err)
 			}
 		case <-ctx.Done():
 			l.log.Warn("lifespan shutdown timed out")
 			return
 		}
+	}
+}
+
+// answerBeforeReturn is called when the app has returned with err: an
+// answer it sent just before returning may be waiting too, and a select
+// over both picks at random, so the answer is looked for first. When there
+// is one, err is put back for a later wait on returned (shutdown's) to see.
+func (r *lifespanRun) answerBeforeReturn(err error) pagi.Event {
+	select {
+	case ev := <-r.replies:
+		r.returned <- err
+		return ev
+	default:
+		return nil
 	}
 }
 

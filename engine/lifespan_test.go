@@ -1,0 +1,47 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/pagihq/pagi"
+)
+
+// An app that answers lifespan startup and returns at once makes its answer
+// and its return ready together; the answer must win every time, or a failed
+// startup would be taken for an app that does not take part.
+func TestLifespanAnswerBeforeReturnWins(t *testing.T) {
+	failing := func(ctx context.Context, s *pagi.Scope, receive pagi.Receive, send pagi.Send) error {
+		if _, err := receive(ctx); err != nil {
+			return err
+		}
+		return send(ctx, &pagi.LifespanStartupFailed{Message: "no database"})
+	}
+	completing := func(ctx context.Context, s *pagi.Scope, receive pagi.Receive, send pagi.Send) error {
+		if _, err := receive(ctx); err != nil {
+			return err
+		}
+		return send(ctx, &pagi.LifespanStartupComplete{})
+	}
+	for i := range 2000 {
+		l := &lifespan{log: slog.New(slog.DiscardHandler), mode: "auto", timeout: time.Minute}
+		if _, err := l.startup(context.Background(), []pagi.App{failing}, 0); !errors.Is(err, errLifespanFailed) {
+			t.Fatalf("run %d: a failed startup gave %v", i, err)
+		}
+		l = &lifespan{log: slog.New(slog.DiscardHandler), mode: "on", timeout: time.Minute}
+		if _, err := l.startup(context.Background(), []pagi.App{completing}, 0); err != nil {
+			t.Fatalf("run %d: a completed startup gave %v", i, err)
+		}
+		// The app has returned; shutdown must not wait for an answer.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		start := time.Now()
+		l.shutdown(ctx)
+		cancel()
+		if time.Since(start) > 4*time.Second {
+			t.Fatalf("run %d: shutdown of a returned app waited for its timeout", i)
+		}
+	}
+}
