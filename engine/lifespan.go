@@ -80,12 +80,12 @@ func (l *lifespan) startup(ctx context.Context, apps []pagi.App, workerNum int) 
 				continue
 			}
 		case <-timeout:
-			return nil, fmt.Errorf("%w: no answer within %s", errLifespanFailed, l.timeout)
+			return nil, l.abort(ctx, fmt.Errorf("%w: no answer within %s", errLifespanFailed, l.timeout))
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			return nil, l.abort(ctx, ctx.Err())
 		}
 		if f, ok := ev.(*pagi.LifespanStartupFailed); ok {
-			return nil, fmt.Errorf("%w: %s", errLifespanFailed, f.Message)
+			return nil, l.abort(ctx, fmt.Errorf("%w: %s", errLifespanFailed, f.Message))
 		}
 		l.runs = append(l.runs, run)
 	}
@@ -93,6 +93,29 @@ func (l *lifespan) startup(ctx context.Context, apps []pagi.App, workerNum int) 
 		return nil, fmt.Errorf("%w: lifespan = \"on\" but no app supports lifespan", errLifespanFailed)
 	}
 	return l.state, nil
+}
+
+// abort ends a startup that failed (with err, which it returns): the apps
+// that had already completed startup get their shutdown, each bounded by
+// the startup timeout (30 s when none is set).
+func (l *lifespan) abort(ctx context.Context, err error) error {
+	if len(l.runs) > 0 {
+		l.shutdownWithin(ctx)
+		l.runs = nil
+	}
+	return err
+}
+
+// shutdownWithin is shutdown bounded by the startup timeout (30 s when
+// none is set), for the paths where nothing else bounds it.
+func (l *lifespan) shutdownWithin(ctx context.Context) {
+	d := l.timeout
+	if d <= 0 {
+		d = 30 * time.Second
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d)
+	defer cancel()
+	l.shutdown(sctx)
 }
 
 // shutdown sends lifespan.shutdown to every app that completed startup, in

@@ -45,3 +45,39 @@ func TestLifespanAnswerBeforeReturnWins(t *testing.T) {
 		}
 	}
 }
+
+// When a later app fails startup, the apps that had completed it get their
+// shutdown before the error is returned.
+func TestLifespanFailedStartupShutsDownStartedApps(t *testing.T) {
+	shut := make(chan struct{}, 1)
+	started := func(ctx context.Context, s *pagi.Scope, receive pagi.Receive, send pagi.Send) error {
+		for {
+			ev, err := receive(ctx)
+			if err != nil {
+				return err
+			}
+			switch ev.(type) {
+			case *pagi.LifespanStartup:
+				_ = send(ctx, &pagi.LifespanStartupComplete{})
+			case *pagi.LifespanShutdown:
+				shut <- struct{}{}
+				return send(ctx, &pagi.LifespanShutdownComplete{})
+			}
+		}
+	}
+	failing := func(ctx context.Context, s *pagi.Scope, receive pagi.Receive, send pagi.Send) error {
+		if _, err := receive(ctx); err != nil {
+			return err
+		}
+		return send(ctx, &pagi.LifespanStartupFailed{Message: "no database"})
+	}
+	l := &lifespan{log: slog.New(slog.DiscardHandler), mode: "auto", timeout: 5 * time.Second}
+	if _, err := l.startup(context.Background(), []pagi.App{started, failing}, 0); !errors.Is(err, errLifespanFailed) {
+		t.Fatalf("startup gave %v", err)
+	}
+	select {
+	case <-shut:
+	default:
+		t.Fatal("the app that had started got no lifespan.shutdown")
+	}
+}

@@ -132,6 +132,7 @@ func (s *Server) Start(ctx context.Context) error {
 	p.state.m = state.m
 	plan, err := s.plan(p)
 	if err != nil {
+		p.life.shutdownWithin(ctx) // the apps started: end them again
 		return err
 	}
 	plan.commit(s)

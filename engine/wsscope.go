@@ -108,6 +108,13 @@ func (rt *route) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		return
 	case <-done:
 	case <-r.Context().Done():
+		// An upgrade that completed as the client left is a session, and
+		// its end is reported by the session itself: do not cancel it.
+		select {
+		case <-ws.upgraded:
+			return
+		default:
+		}
 		cancel()
 		select {
 		case <-ws.upgraded:
@@ -187,6 +194,13 @@ func (ws *wsSession) receive(ctx context.Context) (pagi.Event, error) {
 			case <-ws.wake:
 				continue
 			case <-ctx.Done():
+				// The client leaving cancels ctx too (serveWebSocket): it
+				// is reported as the event, not as an error.
+				select {
+				case <-gone:
+					return &pagi.WebSocketDisconnect{Code: 1006, Reason: pagi.ReasonClientClosed}, nil
+				default:
+				}
 				return nil, ctx.Err()
 			}
 		}
@@ -477,10 +491,15 @@ func (ws *wsSession) keepalive(e *pagi.WebSocketKeepalive) error {
 					return
 				case <-time.After(timeout):
 				}
+				// Stopped (a new keepalive, or the session closing) while
+				// the timer ran: this pong no longer counts.
+				ws.mu.Lock()
+				current := ws.keepStop == stop
+				ws.mu.Unlock()
 				pongMu.Lock()
 				late := lastPong.Before(sent)
 				pongMu.Unlock()
-				if late {
+				if late && current {
 					ws.endWith(&pagi.WebSocketDisconnect{Code: websocket.CloseAbnormalClosure, Reason: pagi.ReasonKeepaliveTimeout})
 					_ = conn.Close()
 					return
