@@ -51,19 +51,7 @@ func TestLifespanAnswerBeforeReturnWins(t *testing.T) {
 func TestLifespanFailedStartupShutsDownStartedApps(t *testing.T) {
 	shut := make(chan struct{}, 1)
 	started := func(ctx context.Context, s *pagi.Scope, receive pagi.Receive, send pagi.Send) error {
-		for {
-			ev, err := receive(ctx)
-			if err != nil {
-				return err
-			}
-			switch ev.(type) {
-			case *pagi.LifespanStartup:
-				_ = send(ctx, &pagi.LifespanStartupComplete{})
-			case *pagi.LifespanShutdown:
-				shut <- struct{}{}
-				return send(ctx, &pagi.LifespanShutdownComplete{})
-			}
-		}
+		return lifespanLoop(ctx, s, receive, send, func() {}, shut)
 	}
 	failing := func(ctx context.Context, s *pagi.Scope, receive pagi.Receive, send pagi.Send) error {
 		if _, err := receive(ctx); err != nil {
@@ -79,5 +67,24 @@ func TestLifespanFailedStartupShutsDownStartedApps(t *testing.T) {
 	case <-shut:
 	default:
 		t.Fatal("the app that had started got no lifespan.shutdown")
+	}
+}
+
+// lifespanLoop is a lifespan app's body: it runs onStartup and completes
+// startup, then at shutdown signals shut and completes that.
+func lifespanLoop(ctx context.Context, s *pagi.Scope, receive pagi.Receive, send pagi.Send, onStartup func(), shut chan<- struct{}) error {
+	for {
+		ev, err := receive(ctx)
+		if err != nil {
+			return err
+		}
+		switch ev.(type) {
+		case *pagi.LifespanStartup:
+			onStartup()
+			_ = send(ctx, &pagi.LifespanStartupComplete{})
+		case *pagi.LifespanShutdown:
+			shut <- struct{}{}
+			return send(ctx, &pagi.LifespanShutdownComplete{})
+		}
 	}
 }

@@ -297,20 +297,7 @@ func TestLifespan(t *testing.T) {
 		if s.Type != pagi.ScopeLifespan {
 			return sr.app(ctx, s, receive, send)
 		}
-		for {
-			ev, err := receive(ctx)
-			if err != nil {
-				return err
-			}
-			switch ev.(type) {
-			case *pagi.LifespanStartup:
-				s.State["db"] = "connected"
-				_ = send(ctx, &pagi.LifespanStartupComplete{})
-			case *pagi.LifespanShutdown:
-				shutdown <- struct{}{}
-				return send(ctx, &pagi.LifespanShutdownComplete{})
-			}
-		}
+		return lifespanLoop(ctx, s, receive, send, func() { s.State["db"] = "connected" }, shutdown)
 	}
 	cfg := testConfig(app, "/")
 	cfg.Server.Lifespan = "on"
