@@ -340,6 +340,8 @@ type guardConn struct {
 	// connSweeper); phase and since are what it looks at.
 	sweeper *connSweeper
 	phase   atomic.Int32
+	one [1]byte // idleRead's buffer
+
 	// writeSince is the sweeper's clock when the write in progress began
 	// (UnixNano; 0 while none is), for the write stall timeout.
 	writeSince atomic.Int64
@@ -677,6 +679,26 @@ func (c *guardConn) directRead(p []byte) (int, error) {
 func (c *guardConn) idleRead() (int, error) {
 	if c.st == gsBoundary && c.wpos > c.rel {
 		return 0, nil
+	}
+	if c.st == gsBoundary && c.buf == nil && c.rerr == nil && !c.eof {
+		// Usually nothing comes before net/http calls the wait off: wait
+		// with a one-byte read and take a buffer only for a byte.
+		n, err := c.Conn.Read(c.one[:])
+		if n == 1 {
+			c.buf = guardBufPool.Get().(*[guardInitialBuffer]byte)[:]
+			c.buf[0] = c.one[0]
+			c.rpos, c.rel, c.wpos = 0, 0, 1
+		}
+		switch {
+		case err == io.EOF:
+			c.eof = true
+			if n == 1 {
+				err = nil
+			}
+		case err != nil && n == 1:
+			c.rerr, err = err, nil
+		}
+		return 0, err
 	}
 	err := c.fill()
 	if c.st == gsRejected {
