@@ -340,7 +340,7 @@ type guardConn struct {
 	// connSweeper); phase and since are what it looks at.
 	sweeper *connSweeper
 	phase   atomic.Int32
-	one [1]byte // idleRead's buffer
+	one     [1]byte // idleRead's buffer
 
 	// writeSince is the sweeper's clock when the write in progress began
 	// (UnixNano; 0 while none is), for the write stall timeout.
