@@ -331,7 +331,8 @@ type guardConn struct {
 	failErr         error
 	rerr            error // inner read error held back behind data
 	eof             bool
-	idled           bool // the one background read of this boundary was served
+	idled           bool    // the one background read of this boundary was served
+	one             [1]byte // idleRead's buffer
 
 	headTimeout time.Duration // from the server, via GuardConnContext, or set by the engine
 	timerSet    bool          // inner read deadline currently the head timer
@@ -340,7 +341,6 @@ type guardConn struct {
 	// connSweeper); phase and since are what it looks at.
 	sweeper *connSweeper
 	phase   atomic.Int32
-	one     [1]byte // idleRead's buffer
 
 	// writeSince is the sweeper's clock when the write in progress began
 	// (UnixNano; 0 while none is), for the write stall timeout.
