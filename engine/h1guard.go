@@ -341,11 +341,10 @@ type guardConn struct {
 	// connSweeper); phase and since are what it looks at.
 	sweeper *connSweeper
 	phase   atomic.Int32
-
+	since   atomic.Int64
 	// writeSince is the sweeper's clock when the write in progress began
 	// (UnixNano; 0 while none is), for the write stall timeout.
 	writeSince atomic.Int64
-	since      atomic.Int64
 
 	readDL    atomic.Int64 // read deadline net/http last set (UnixNano, 0 none)
 	hijacked  atomic.Bool
