@@ -361,17 +361,15 @@ func method(s *pagi.Scope) string {
 }
 
 func protocol(s *pagi.Scope) string {
-	if s.HTTPVersion == "2" {
+	switch s.HTTPVersion {
+	case "1.1":
+		return "HTTP/1.1"
+	case "2":
 		return "HTTP/2.0"
+	case "1.0":
+		return "HTTP/1.0"
 	}
 	return "HTTP/" + s.HTTPVersion
-}
-
-func target(s *pagi.Scope) string {
-	if s.QueryString == "" {
-		return s.RawPath
-	}
-	return s.RawPath + "?" + s.QueryString
 }
 
 // appendCommon writes the Common Log Format.
@@ -380,7 +378,15 @@ func appendCommon(b []byte, s *pagi.Scope, r *recorder) []byte {
 	b = append(b, " - - ["...)
 	b = r.appendCLFTime(b)
 	b = append(b, "] \""...)
-	b = appendQuoted(b, method(s)+" "+target(s)+" "+protocol(s))
+	b = appendQuoted(b, method(s))
+	b = append(b, ' ')
+	b = appendQuoted(b, s.RawPath)
+	if s.QueryString != "" {
+		b = append(b, '?')
+		b = appendQuoted(b, s.QueryString)
+	}
+	b = append(b, ' ')
+	b = appendQuoted(b, protocol(s))
 	b = append(b, "\" "...)
 	b = strconv.AppendInt(b, int64(r.status), 10)
 	b = append(b, ' ')
@@ -444,19 +450,22 @@ func orDash(s string) string {
 // appendQuoted escapes what could forge a log line: quotes, backslashes and
 // control characters.
 func appendQuoted(b []byte, s string) []byte {
+	start := 0 // s[start:i] needs no escaping
 	for i := 0; i < len(s); i++ {
 		c := s[i]
-		switch {
-		case c == '"' || c == '\\':
+		if c >= 0x20 && c != 0x7f && c != '"' && c != '\\' {
+			continue
+		}
+		b = append(b, s[start:i]...)
+		if c == '"' || c == '\\' {
 			b = append(b, '\\', c)
-		case c < 0x20 || c == 0x7f:
+		} else {
 			b = append(b, `\x`...)
 			b = append(b, "0123456789abcdef"[c>>4], "0123456789abcdef"[c&0xf])
-		default:
-			b = append(b, c)
 		}
+		start = i + 1
 	}
-	return b
+	return append(b, s[start:]...)
 }
 
 // keepHeaders records the values of the wanted response headers.

@@ -34,3 +34,19 @@ func TestRecorderReusedWithoutResponse(t *testing.T) {
 		t.Errorf("reused recorder, no response: %q", got)
 	}
 }
+
+func TestAppendQuoted(t *testing.T) {
+	for in, want := range map[string]string{
+		"":                   "",
+		"plain text":         "plain text",
+		`say "hi"`:           `say \"hi\"`,
+		`back\slash`:         `back\\slash`,
+		"line\nbreak\x7f":    `line\x0abreak\x7f`,
+		"\x00lead and end\"": `\x00lead and end\"`,
+		"ünïcode ok":         "ünïcode ok",
+	} {
+		if got := string(appendQuoted([]byte("x:"), in)); got != "x:"+want {
+			t.Errorf("appendQuoted(%q) = %q, want %q", in, got, "x:"+want)
+		}
+	}
+}

@@ -47,7 +47,21 @@ type call struct {
 
 	// sendFn is c.send as a func value, bound once per pooled call.
 	sendFn pagi.Send
+
+	// dirty says which of the larger fields above were written, so putCall
+	// clears only those.
+	dirty uint8
 }
+
+// Bits of call.dirty.
+const (
+	dirtyScope uint8 = 1 << iota
+	dirtyHTTPStart
+	dirtySSEStart
+	dirtyWSAccept
+	dirtySSEDecline
+	dirtyWSDenyStart
+)
 
 var callPool = sync.Pool{New: func() any {
 	c := &call{}
@@ -61,16 +75,31 @@ func getCall() *call { return callPool.Get().(*call) }
 // putCall clears c (so the pool keeps no request data alive) and returns it.
 func putCall(c *call) {
 	c.next, c.onStart, c.origin, c.flag, c.add, c.one = nil, nil, "", false, nil, [1]pagi.Header{}
-	c.scope = pagi.Scope{}
-	clear(c.values)
+	if c.dirty&dirtyScope != 0 {
+		c.scope = pagi.Scope{}
+	}
+	if len(c.values) > 0 {
+		clear(c.values)
+	}
 	clear(c.reqHdrs[:cap(c.reqHdrs)])
 	clear(c.respHdrs[:cap(c.respHdrs)])
 	c.reqHdrs, c.respHdrs = c.reqHdrs[:0], c.respHdrs[:0]
-	c.httpStart = pagi.HTTPResponseStart{}
-	c.sseStart = pagi.SSEStart{}
-	c.wsAccept = pagi.WebSocketAccept{}
-	c.sseDecline = pagi.SSEHTTPResponseStart{}
-	c.wsDenyStart = pagi.WebSocketHTTPResponseStart{}
+	if c.dirty&dirtyHTTPStart != 0 {
+		c.httpStart = pagi.HTTPResponseStart{}
+	}
+	if c.dirty&dirtySSEStart != 0 {
+		c.sseStart = pagi.SSEStart{}
+	}
+	if c.dirty&dirtyWSAccept != 0 {
+		c.wsAccept = pagi.WebSocketAccept{}
+	}
+	if c.dirty&dirtySSEDecline != 0 {
+		c.sseDecline = pagi.SSEHTTPResponseStart{}
+	}
+	if c.dirty&dirtyWSDenyStart != 0 {
+		c.wsDenyStart = pagi.WebSocketHTTPResponseStart{}
+	}
+	c.dirty = 0
 	callPool.Put(c)
 }
 
@@ -80,6 +109,7 @@ func putCall(c *call) {
 // request made by the engine, is shared.
 func (c *call) editScope(s *pagi.Scope) *pagi.Scope {
 	c.scope = *s
+	c.dirty |= dirtyScope
 	if s.Values != nil {
 		c.scope.Values = c.valuesFrom(s.Values)
 	}
@@ -90,6 +120,7 @@ func (c *call) editScope(s *pagi.Scope) *pagi.Scope {
 func (c *call) setValue(key string, v any) {
 	if c.scope.Values == nil {
 		c.scope.Values = c.valuesFrom(nil)
+		c.dirty |= dirtyScope
 	}
 	c.scope.Values[key] = v
 }
@@ -148,22 +179,27 @@ func (c *call) withStartHeaders(ev pagi.Event, h pagi.Headers) pagi.Event {
 	case *pagi.HTTPResponseStart:
 		c.httpStart = *e
 		c.httpStart.Headers = h
+		c.dirty |= dirtyHTTPStart
 		return &c.httpStart
 	case *pagi.SSEStart:
 		c.sseStart = *e
 		c.sseStart.Headers = h
+		c.dirty |= dirtySSEStart
 		return &c.sseStart
 	case *pagi.WebSocketAccept:
 		c.wsAccept = *e
 		c.wsAccept.Headers = h
+		c.dirty |= dirtyWSAccept
 		return &c.wsAccept
 	case *pagi.SSEHTTPResponseStart:
 		c.sseDecline = *e
 		c.sseDecline.Headers = h
+		c.dirty |= dirtySSEDecline
 		return &c.sseDecline
 	case *pagi.WebSocketHTTPResponseStart:
 		c.wsDenyStart = *e
 		c.wsDenyStart.Headers = h
+		c.dirty |= dirtyWSDenyStart
 		return &c.wsDenyStart
 	}
 	return ev
