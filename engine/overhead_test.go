@@ -34,7 +34,7 @@ func BenchmarkHandlerPathRaw(b *testing.B) {
 		w.Header().Set("Content-Type", "text/plain")
 		_, _ = w.Write(body)
 	})
-	benchHandler(b, mux)
+	benchHandler(b, mux, "/")
 }
 
 func BenchmarkHandlerPathPagi(b *testing.B) {
@@ -51,14 +51,19 @@ func BenchmarkHandlerPathPagi(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	benchHandler(b, &listenerHandler{srv: srv, name: "web"})
+	benchHandler(b, &listenerHandler{srv: srv, name: "web"}, "/")
 }
 
-func benchHandler(b *testing.B, h http.Handler) {
-	r, _ := http.NewRequest("GET", "http://127.0.0.1/", nil)
-	r.RequestURI = "/"
+// benchHandler serves GET path to h b.N times, with a few request headers
+// and any given as name, value pairs.
+func benchHandler(b *testing.B, h http.Handler, path string, headers ...string) {
+	r, _ := http.NewRequest("GET", "http://127.0.0.1"+path, nil)
+	r.RequestURI = path
 	r.Header.Set("User-Agent", "bench")
 	r.Header.Set("Accept", "*/*")
+	for i := 0; i+1 < len(headers); i += 2 {
+		r.Header.Set(headers[i], headers[i+1])
+	}
 	r.RemoteAddr = "127.0.0.1:5555"
 	w := &nopWriter{h: http.Header{}}
 	b.ReportAllocs()
@@ -92,19 +97,6 @@ func benchChainSite(b *testing.B, path string) {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { _ = srv.Shutdown(context.Background()) })
-	h := &listenerHandler{srv: srv, name: "web"}
-	r, _ := http.NewRequest("GET", "http://127.0.0.1"+path, nil)
-	r.RequestURI = path
-	r.Header.Set("User-Agent", "bench")
-	r.Header.Set("Accept", "*/*")
-	r.Header.Set("Origin", "https://app.example.com")
-	r.Header.Set("Accept-Encoding", "gzip")
-	r.RemoteAddr = "127.0.0.1:5555"
-	w := &nopWriter{h: http.Header{}}
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		clear(w.h)
-		h.ServeHTTP(w, r)
-	}
+	benchHandler(b, &listenerHandler{srv: srv, name: "web"}, path,
+		"Origin", "https://app.example.com", "Accept-Encoding", "gzip")
 }

@@ -372,12 +372,9 @@ func protocol(s *pagi.Scope) string {
 	return "HTTP/" + s.HTTPVersion
 }
 
-// appendCommon writes the Common Log Format.
-func appendCommon(b []byte, s *pagi.Scope, r *recorder) []byte {
-	b = append(b, clientHost(s)...)
-	b = append(b, " - - ["...)
-	b = r.appendCLFTime(b)
-	b = append(b, "] \""...)
+// appendRequestLine writes the request line (method, target, protocol),
+// escaped as appendQuoted does.
+func appendRequestLine(b []byte, s *pagi.Scope) []byte {
 	b = appendQuoted(b, method(s))
 	b = append(b, ' ')
 	b = appendQuoted(b, s.RawPath)
@@ -386,7 +383,16 @@ func appendCommon(b []byte, s *pagi.Scope, r *recorder) []byte {
 		b = appendQuoted(b, s.QueryString)
 	}
 	b = append(b, ' ')
-	b = appendQuoted(b, protocol(s))
+	return append(b, protocol(s)...)
+}
+
+// appendCommon writes the Common Log Format.
+func appendCommon(b []byte, s *pagi.Scope, r *recorder) []byte {
+	b = append(b, clientHost(s)...)
+	b = append(b, " - - ["...)
+	b = r.appendCLFTime(b)
+	b = append(b, "] \""...)
+	b = appendRequestLine(b, s)
 	b = append(b, "\" "...)
 	b = strconv.AppendInt(b, int64(r.status), 10)
 	b = append(b, ' ')
@@ -596,17 +602,7 @@ var logAtoms = map[string]logAtom{
 		b = r.appendCLFTime(b)
 		return append(b, ']')
 	},
-	"r": func(b []byte, s *pagi.Scope, _ *recorder) []byte {
-		b = appendQuoted(b, method(s))
-		b = append(b, ' ')
-		b = appendQuoted(b, s.RawPath)
-		if s.QueryString != "" {
-			b = append(b, '?')
-			b = appendQuoted(b, s.QueryString)
-		}
-		b = append(b, ' ')
-		return append(b, protocol(s)...)
-	},
+	"r": func(b []byte, s *pagi.Scope, _ *recorder) []byte { return appendRequestLine(b, s) },
 	"m": func(b []byte, s *pagi.Scope, _ *recorder) []byte { return appendQuoted(b, method(s)) },
 	"U": func(b []byte, s *pagi.Scope, _ *recorder) []byte { return appendQuoted(b, s.RawPath) },
 	"q": func(b []byte, s *pagi.Scope, _ *recorder) []byte {
