@@ -10,8 +10,8 @@ import (
 // sendFileAt sends r to tc with sendfile(2) from r's offset, waiting on
 // the network poller (and so honouring write deadlines) when the socket is
 // full. It reports handled false when it could not start, for the caller
-// to copy instead. A file shorter than r says ends the send with
-// io.ErrUnexpectedEOF.
+// to copy instead, also when the file is one sendfile cannot read. A file
+// shorter than r says ends the send with io.ErrUnexpectedEOF.
 func sendFileAt(tc *net.TCPConn, r *fileAt) (written int64, err error, handled bool) {
 	src, err := r.f.SyscallConn()
 	if err != nil {
@@ -22,6 +22,7 @@ func sendFileAt(tc *net.TCPConn, r *fileAt) (written int64, err error, handled b
 		return 0, nil, false
 	}
 	var serr error
+	fallback := false
 	rerr := src.Read(func(sfd uintptr) bool {
 		werr := dst.Write(func(dfd uintptr) bool {
 			for r.n > 0 {
@@ -35,6 +36,11 @@ func sendFileAt(tc *net.TCPConn, r *fileAt) (written int64, err error, handled b
 				case e == syscall.EINTR:
 				case e == syscall.EAGAIN:
 					return false // wait until the socket takes more
+				case e != nil && written == 0 && (e == syscall.EINVAL || e == syscall.ENOSYS || e == syscall.EOPNOTSUPP):
+					// sendfile cannot read this file (some pseudo and FUSE
+					// file systems): the caller copies instead.
+					fallback = true
+					return true
 				case e != nil:
 					serr = os.NewSyscallError("sendfile", e)
 					return true
@@ -50,6 +56,9 @@ func sendFileAt(tc *net.TCPConn, r *fileAt) (written int64, err error, handled b
 		}
 		return true
 	})
+	if fallback {
+		return 0, nil, false
+	}
 	if serr == nil {
 		serr = rerr
 	}

@@ -58,6 +58,7 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -343,8 +344,11 @@ type guardConn struct {
 	phase   atomic.Int32
 	since   atomic.Int64
 	// writeSince is the sweeper's clock when the write in progress began
-	// (UnixNano; 0 while none is), for the write stall timeout.
-	writeSince atomic.Int64
+	// (UnixNano; 0 while none is; -1 once the sweeper has found it
+	// stalled), for the write stall timeout; writeExpired is set after
+	// such a stall, and fails every later write.
+	writeSince   atomic.Int64
+	writeExpired atomic.Bool
 
 	readDL    atomic.Int64 // read deadline net/http last set (UnixNano, 0 none)
 	hijacked  atomic.Bool
@@ -417,10 +421,31 @@ func (c *guardConn) Write(p []byte) (int, error) {
 	if !c.sweeper.timesWrites() {
 		return c.Conn.Write(p)
 	}
-	c.writeSince.Store(c.sweeper.now.Load())
+	if err := c.beginWrite(); err != nil {
+		return 0, err
+	}
 	n, err := c.Conn.Write(p)
-	c.writeSince.Store(0)
-	return n, err
+	return n, c.endWrite(err)
+}
+
+// beginWrite notes the start of a write for the sweeper; after a write
+// stalled past the timeout, every later one fails at once.
+func (c *guardConn) beginWrite() error {
+	if c.writeExpired.Load() {
+		return os.ErrDeadlineExceeded
+	}
+	c.writeSince.Store(max(c.sweeper.now.Load(), 1))
+	return nil
+}
+
+// endWrite ends a write begun with beginWrite. A write the sweeper claimed
+// as stalled (writeSince -1) fails the connection for later writes, even
+// when it managed to finish: the sweeper's deadline may still land.
+func (c *guardConn) endWrite(err error) error {
+	if c.writeSince.Swap(0) == -1 {
+		c.writeExpired.Store(true)
+	}
+	return err
 }
 
 // ReadFrom writes r's content to the inner connection. net/http's response
@@ -429,12 +454,19 @@ func (c *guardConn) Write(p []byte) (int, error) {
 // turn every file response into a user-space copy. Like Write, it is timed
 // when a sweeper bounds writes.
 func (c *guardConn) ReadFrom(r io.Reader) (int64, error) {
-	if c.sweeper.timesWrites() {
-		c.writeSince.Store(c.sweeper.now.Load())
-		defer c.writeSince.Store(0)
+	if !c.sweeper.timesWrites() {
+		return c.readFrom(r)
 	}
+	if err := c.beginWrite(); err != nil {
+		return 0, err
+	}
+	n, err := c.readFrom(r)
+	return n, c.endWrite(err)
+}
+
+func (c *guardConn) readFrom(r io.Reader) (int64, error) {
 	if fa, ok := r.(*fileAt); ok {
-		if tc, ok := c.Conn.(*net.TCPConn); ok {
+		if tc := tcpConnOf(c.Conn); tc != nil {
 			if n, err, handled := sendFileAt(tc, fa); handled {
 				return n, err
 			}
@@ -444,6 +476,17 @@ func (c *guardConn) ReadFrom(r io.Reader) (int64, error) {
 		return rf.ReadFrom(r)
 	}
 	return io.Copy(guardWriterOnly{c.Conn}, r)
+}
+
+// tcpConnOf returns the TCP connection under c when writing to it directly
+// is the same as writing to c: c itself, or under a PROXY protocol
+// connection (which only buffers reads). TLS and anything else: nil.
+func tcpConnOf(c net.Conn) *net.TCPConn {
+	if pc, ok := c.(*proxiedConn); ok {
+		c = pc.Conn
+	}
+	tc, _ := c.(*net.TCPConn)
+	return tc
 }
 
 // guardWriterOnly hides every method but Write, so io.Copy cannot recurse

@@ -381,6 +381,12 @@ func (x *exchange) sendFile(e *pagi.HTTPResponseBody) error {
 	}
 	if n > 0 && x.r.Method != http.MethodHead {
 		if err := x.copyFile(f, off, n); err != nil {
+			if errors.Is(err, io.ErrUnexpectedEOF) {
+				// The client is fine; the file was shorter than the length
+				// stated. The response is cut (net/http closes the
+				// connection), and the app hears why.
+				return fmt.Errorf("pagi: http.response.body file: shorter than the %d bytes stated", n)
+			}
 			x.writeFailed(err)
 			return nil
 		}

@@ -2,11 +2,17 @@ package engine
 
 import (
 	"bufio"
+	"bytes"
+	"context"
+	"crypto/tls"
 	"encoding/binary"
+	"github.com/pagihq/pagi"
 	"io"
 	"net"
 	"net/http"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -76,5 +82,49 @@ func TestProxyProtocolIgnoredForUntrustedPeers(t *testing.T) {
 	resp, _ = rawRequest(t, ts.Addr("web").String(), "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
 	if resp.StatusCode != 200 || sr.get().Client.Host != "127.0.0.1" {
 		t.Errorf("plain request from an untrusted peer: %d %+v", resp.StatusCode, sr.get().Client)
+	}
+}
+
+// File bodies on a PROXY protocol listener go out whole, with sendfile on
+// the TCP connection under the PROXY wrapper (never under TLS).
+func TestProxyProtocolFileBody(t *testing.T) {
+	content := bytes.Repeat([]byte("0123456789abcdef"), 8000) // 128,000 bytes: past the in-memory limit
+	file := filepath.Join(t.TempDir(), "big.bin")
+	if err := os.WriteFile(file, content, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	app := func(ctx context.Context, s *pagi.Scope, _ pagi.Receive, send pagi.Send) error {
+		if s.Type != pagi.ScopeHTTP {
+			return pagi.ErrUnsupportedScope
+		}
+		_ = send(ctx, &pagi.HTTPResponseStart{Status: 200})
+		return send(ctx, &pagi.HTTPResponseBody{File: file, Length: int64(len(content))})
+	}
+	cfg := testConfig(app, "/")
+	cfg.Listeners[0].ProxyProtocol = &config.ProxyProtocol{Trusted: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}
+	ts := startConfig(t, cfg)
+	c, err := net.Dial("tcp", ts.Addr("web").String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	_, _ = io.WriteString(c, "PROXY TCP4 203.0.113.7 192.0.2.1 40000 443\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil || !bytes.Equal(body, content) {
+		t.Fatalf("body: %d bytes, %v; want the %d bytes of the file", len(body), err, len(content))
+	}
+
+	tc := c.(*net.TCPConn)
+	if tcpConnOf(&proxiedConn{Conn: tc}) != tc || tcpConnOf(tc) != tc {
+		t.Error("tcpConnOf does not see the TCP connection under a PROXY wrapper")
+	}
+	if tcpConnOf(tls.Client(tc, &tls.Config{})) != nil {
+		t.Error("tcpConnOf unwrapped a TLS connection")
 	}
 }

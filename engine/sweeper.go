@@ -35,7 +35,6 @@ type connSweeper struct {
 
 	stopOnce sync.Once
 	stop     chan struct{}
-	done     chan struct{}
 }
 
 // Phases of a connection, as the sweeper sees them.
@@ -58,7 +57,6 @@ func newConnSweeper(idle, head, write time.Duration) *connSweeper {
 		tick:  min(max(shortest/4, 5*time.Millisecond), time.Second),
 		conns: map[*guardConn]struct{}{},
 		stop:  make(chan struct{}),
-		done:  make(chan struct{}),
 	}
 	s.now.Store(time.Now().UnixNano())
 	go s.run()
@@ -106,17 +104,26 @@ func connStateForSweeper(c net.Conn, st http.ConnState) {
 	}
 }
 
-// close stops the sweeper; the connections are net/http's to close.
+// close stops the sweeper once it has no connection left to time, without
+// waiting for that: requests a retired target still runs (past a reload's
+// grace, or a shutdown that gave up) keep their timeouts, the write stall
+// timeout above all. The connections are net/http's to close.
 func (s *connSweeper) close() {
 	s.stopOnce.Do(func() { close(s.stop) })
-	<-s.done
+}
+
+// empty reports whether the sweeper has no connection to time.
+func (s *connSweeper) empty() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.conns) == 0
 }
 
 func (s *connSweeper) run() {
-	defer close(s.done)
 	t := time.NewTicker(s.tick)
 	defer t.Stop()
 	var expired []*guardConn
+	stopping := false
 	for {
 		now := time.Now().UnixNano()
 		s.now.Store(now)
@@ -138,9 +145,12 @@ func (s *connSweeper) run() {
 				// writeSince is the clock of a look up to a tick before the
 				// write began: the extra tick keeps the timeout from firing
 				// early.
-				if w := gc.writeSince.Load(); w != 0 && now-w > int64(s.write+s.tick) {
-					// A write in progress for longer than the stall timeout:
-					// fail it, as a write deadline would.
+				// A write in progress for longer than the stall timeout
+				// fails, as with a write deadline. The swap to -1 claims the
+				// write: one that has just finished is left alone, and one
+				// that finishes before the deadline lands marks the
+				// connection failed itself (see guardConn.endWrite).
+				if w := gc.writeSince.Load(); w > 0 && now-w > int64(s.write+s.tick) && gc.writeSince.CompareAndSwap(w, -1) {
 					_ = gc.Conn.SetWriteDeadline(time.Unix(0, 1))
 				}
 			}
@@ -155,9 +165,16 @@ func (s *connSweeper) run() {
 			_ = gc.Conn.SetReadDeadline(time.Unix(0, 1))
 		}
 		clear(expired)
+		if stopping {
+			if s.empty() {
+				return
+			}
+			<-t.C
+			continue
+		}
 		select {
 		case <-s.stop:
-			return
+			stopping = true
 		case <-t.C:
 		}
 	}

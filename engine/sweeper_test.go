@@ -3,6 +3,7 @@ package engine
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -185,4 +186,42 @@ func TestWriteStallTimeout(t *testing.T) {
 			})
 		}
 	}
+}
+
+// A sweeper that is closed keeps timing the writes of the connections it
+// still has (a retired target's requests outlive its shutdown), and after
+// a stalled write every later write on the connection fails at once.
+func TestSweeperTimesWritesAfterClose(t *testing.T) {
+	s := newConnSweeper(0, 0, 100*time.Millisecond)
+	server, client := net.Pipe() // a write blocks until the other end reads
+	defer client.Close()
+	gc := &guardConn{Conn: server, cfg: newGuardConfig(GuardOptions{})}
+	s.add(gc)
+	gc.phase.Store(phaseActive)
+	s.close()
+	start := time.Now()
+	done := make(chan error, 1)
+	go func() {
+		_, err := gc.Write([]byte("nobody reads this"))
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		var ne net.Error
+		if !errors.As(err, &ne) || !ne.Timeout() {
+			t.Fatalf("stalled write: %v, want a timeout", err)
+		}
+		if time.Since(start) < 100*time.Millisecond {
+			t.Fatalf("the write failed after %v, before the timeout", time.Since(start))
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a closed sweeper did not time the stalled write")
+	}
+	// Lifting the deadline (as net/http does after a request) does not
+	// revive the connection.
+	_ = server.SetWriteDeadline(time.Time{})
+	if _, err := gc.Write([]byte("x")); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("write after a stall: %v, want os.ErrDeadlineExceeded", err)
+	}
+	s.remove(gc)
 }
