@@ -13,8 +13,8 @@ import (
 // connections with one goroutine, instead of per-connection deadlines: with
 // those, every request arms and clears runtime timers, a cost the hello and
 // static benchmarks show (see docs/performance.md). The sweeper looks at its
-// connections a few times per timeout, so a timeout fires up to a quarter of
-// itself late.
+// connections four times per timeout (at most once a second), so a timeout
+// fires up to half of itself (at most 2 s) late, and never early.
 //
 // Partial request heads are timed by the request-head guard itself (see
 // guardConn.armHeadTimer), request bodies by the engine's read deadlines.
@@ -137,7 +137,10 @@ func (s *connSweeper) run() {
 					expired = append(expired, gc)
 				}
 			case phaseIdle:
-				if s.idle > 0 && now-since > int64(s.idle) {
+				// since, like writeSince, is the clock of a look up to a
+				// tick before the connection went idle: the extra tick keeps
+				// the timeout from firing early.
+				if s.idle > 0 && now-since > int64(s.idle+s.tick) {
 					expired = append(expired, gc)
 				}
 			}
