@@ -400,9 +400,9 @@ func (x *exchange) sendFile(e *pagi.HTTPResponseBody) error {
 // sendSmallFile sends up to length bytes of f from off by reading them into
 // a pooled buffer and writing them like a bytes body, so a small response
 // leaves in one write together with its head. For small files the system
-// calls are the cost, not the copy: this saves the stat, seek and separate
+// calls are the cost, not the copy: this saves the separate head write and
 // sendfile call of the general path. A file shorter than asked sends what
-// it has, as the general path does.
+// it has (the general path trusts a length stated from offset 0 instead).
 func (x *exchange) sendSmallFile(f *os.File, off, length int64) error {
 	bp := smallFilePool.Get().(*[]byte)
 	defer smallFilePool.Put(bp)
