@@ -71,6 +71,9 @@ type exchange struct {
 	bodyFinal    bool
 	complete     bool
 	deadlineSet  bool
+	// sweptWrites: the connection's sweeper times writes (see
+	// armWriteDeadline); looked up once per request.
+	sweptWrites bool
 }
 
 var exchangePool = sync.Pool{New: func() any {
@@ -87,6 +90,11 @@ func getExchange(rt *route, w http.ResponseWriter, r *http.Request) *exchange {
 	x.w, x.r, x.rt = w, r, rt
 	x.conn.Reset()
 	x.conn.Probe, x.conn.Watch = x.probe, x.watch
+	if ci := connInfoFrom(r.Context()); ci != nil && ci.guard != nil {
+		x.sweptWrites = ci.guard.sweeper.timesWrites()
+	} else {
+		x.sweptWrites = false
+	}
 	x.bodyDone = false
 	x.bodyRemaining = r.ContentLength
 	if r.Body == nil || r.Body == http.NoBody {
@@ -509,10 +517,7 @@ func (x *exchange) markComplete() {
 // connection's sweeper times its writes already (HTTP/1 listeners; see
 // connSweeper): a deadline arms a runtime timer, the sweeper does not.
 func (x *exchange) armWriteDeadline() {
-	if t := x.rt.ln.limits.RequestTimeout.D(); t > 0 {
-		if ci := connInfoFrom(x.r.Context()); ci != nil && ci.guard != nil && ci.guard.sweeper.timesWrites() {
-			return
-		}
+	if t := x.rt.ln.limits.RequestTimeout.D(); t > 0 && !x.sweptWrites {
 		x.deadlineSet = true
 		_ = x.controller().SetWriteDeadline(time.Now().Add(t))
 	}

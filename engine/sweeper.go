@@ -145,13 +145,11 @@ func (s *connSweeper) run() {
 				}
 			}
 			if s.write > 0 {
-				// writeSince is the clock of a look up to a tick before the
-				// write began: the extra tick keeps the timeout from firing
-				// early.
 				// A write in progress for longer than the stall timeout
-				// fails, as with a write deadline. The swap to -1 claims the
-				// write: one that has just finished is left alone, and one
-				// that finishes before the deadline lands marks the
+				// fails, as with a write deadline (the extra tick, as for
+				// idle, keeps it from firing early). The swap to -1 claims
+				// the write: one that has just finished is left alone, and
+				// one that finishes before the deadline lands marks the
 				// connection failed itself (see guardConn.endWrite).
 				if w := gc.writeSince.Load(); w > 0 && now-w > int64(s.write+s.tick) && gc.writeSince.CompareAndSwap(w, -1) {
 					_ = gc.Conn.SetWriteDeadline(time.Unix(0, 1))
