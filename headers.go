@@ -74,11 +74,45 @@ func (h Headers) Clone() Headers {
 // offending field.
 func (h Headers) Validate() error {
 	for i := range h {
-		if err := ValidateHeader(h[i].Name, h[i].Value); err != nil {
-			return err
+		if !headerFieldOK(h[i].Name, h[i].Value) {
+			return ValidateHeader(h[i].Name, h[i].Value)
 		}
 	}
 	return nil
+}
+
+// headerBad marks the bytes a header name may not hold (bit 0: controls,
+// space, colon, DEL) and those a value may not hold (bit 1: CR, LF, NUL),
+// so checking a field is one table load per byte.
+var headerBad = func() (t [256]uint8) {
+	for c := 0; c <= ' '; c++ {
+		t[c] |= 1
+	}
+	t[':'] |= 1
+	t[0x7f] |= 1
+	t['\r'] |= 2
+	t['\n'] |= 2
+	t[0] |= 2
+	return t
+}()
+
+// headerFieldOK reports whether a field passes ValidateHeader, without
+// building an error.
+func headerFieldOK(name, value string) bool {
+	if name == "" {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		if headerBad[name[i]]&1 != 0 {
+			return false
+		}
+	}
+	for i := 0; i < len(value); i++ {
+		if headerBad[value[i]]&2 != 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // ValidateHeader checks one header field as Headers.Validate does.
@@ -87,13 +121,12 @@ func ValidateHeader(name, value string) error {
 		return fmt.Errorf("%w: empty header name", ErrInvalidHeader)
 	}
 	for i := 0; i < len(name); i++ {
-		c := name[i]
-		if c <= ' ' || c == 0x7f || c == ':' {
+		if c := name[i]; headerBad[c]&1 != 0 {
 			return fmt.Errorf("%w: header name %q contains byte %#02x", ErrInvalidHeader, name, c)
 		}
 	}
 	for i := 0; i < len(value); i++ {
-		if c := value[i]; c == '\r' || c == '\n' || c == 0 {
+		if c := value[i]; headerBad[c]&2 != 0 {
 			return fmt.Errorf("%w: value of header %q contains byte %#02x", ErrInvalidHeader, name, c)
 		}
 	}

@@ -67,6 +67,27 @@ func TestValidateHeader(t *testing.T) {
 	}
 }
 
+// TestValidateHeaderEveryByte checks the byte table against the rule as
+// written: names refuse controls, space, colon and DEL; values refuse CR,
+// LF and NUL; Headers.Validate agrees with ValidateHeader.
+func TestValidateHeaderEveryByte(t *testing.T) {
+	for c := 0; c < 256; c++ {
+		b := string([]byte{byte(c)})
+		nameBad := c <= ' ' || c == ':' || c == 0x7f
+		valueBad := c == '\r' || c == '\n' || c == 0
+		if err := ValidateHeader("x"+b, "v"); (err != nil) != nameBad {
+			t.Errorf("name byte %#02x: err = %v, want bad=%v", c, err, nameBad)
+		}
+		if err := ValidateHeader("x", "v"+b); (err != nil) != valueBad {
+			t.Errorf("value byte %#02x: err = %v, want bad=%v", c, err, valueBad)
+		}
+		h := Headers{{Name: "ok", Value: "v"}, {Name: "x" + b, Value: "v" + b}}
+		if err := h.Validate(); (err != nil) != (nameBad || valueBad) {
+			t.Errorf("Headers.Validate with byte %#02x: err = %v", c, err)
+		}
+	}
+}
+
 func TestHeadersHelpers(t *testing.T) {
 	h := Headers{{"a", "1"}, {"b", "2"}, {"a", "3"}}
 	if v, ok := h.Get("a"); !ok || v != "1" {

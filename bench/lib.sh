@@ -92,3 +92,30 @@ compare() {
   echo "  $name_a req/s: ${ra[*]}" >&2
   echo "  $name_b req/s: ${rb[*]}" >&2
 }
+
+# bench_config ADDR ROOT: the config of the benchmark routes, on one listener
+# at ADDR: GET / answered by `respond` with "Hello, World!" (the job of the
+# baseline's hello server) and /static/ served by `static` from ROOT.
+bench_config() {
+  cat <<HCL
+server {
+  log_level = "warn"
+}
+listener "web" {
+  address = "$1"
+}
+site "bench" {
+  route "GET /{\$}" {
+    respond {
+      headers = { "content-type" = "text/plain" }
+      body    = "Hello, World!"
+    }
+  }
+  route "/static/" {
+    static {
+      root = "$2"
+    }
+  }
+}
+HCL
+}

@@ -32,27 +32,7 @@ mkdir -p "$tmp/static"
 head -c 1024 /dev/urandom >"$tmp/static/1k.bin"
 head -c 65536 /dev/urandom >"$tmp/static/64k.bin"
 head -c 10485760 /dev/urandom >"$tmp/static/10m.bin"
-cat >"$tmp/bench.hcl" <<HCL
-server {
-  log_level = "warn"
-}
-listener "web" {
-  address = "127.0.0.1:18190"
-}
-site "bench" {
-  route "GET /{\$}" {
-    respond {
-      headers = { "content-type" = "text/plain" }
-      body    = "Hello, World!"
-    }
-  }
-  route "/static/" {
-    static {
-      root = "$tmp/static"
-    }
-  }
-}
-HCL
+bench_config 127.0.0.1:18190 "$tmp/static" >"$tmp/bench.hcl"
 
 "${PIN_SERVER[@]}" "$tmp/baseline" -hello 127.0.0.1:18180 -static 127.0.0.1:18181 -root "$tmp/static" &
 raw_pid=$!

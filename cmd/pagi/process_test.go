@@ -73,6 +73,12 @@ func startProcFile(t *testing.T, bin, path string, env ...string) *proc {
 	t.Helper()
 	cmd := exec.Command(bin, "run", "--no-watch", path)
 	cmd.Env = append(os.Environ(), env...)
+	return startCmd(t, cmd)
+}
+
+// startCmd starts cmd (a pagi run command line) and collects its log.
+func startCmd(t *testing.T, cmd *exec.Cmd) *proc {
+	t.Helper()
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -247,5 +253,53 @@ site "s" {
 	}
 	if out := p.log(); !strings.Contains(out, "site.hcl:6:5") || !strings.Contains(out, `"static"`) {
 		t.Errorf("diagnostic lacks position or suggestion:\n%s", out)
+	}
+}
+
+// TestRunCPUProfile: `pagi run --cpuprofile FILE` writes a CPU profile of
+// the run that pprof can read (bench/pgo.sh builds default.pgo with it),
+// and a profile path that cannot be created is an error before serving.
+func TestRunCPUProfile(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "site.hcl")
+	if err := os.WriteFile(cfg, []byte(jsonServer+`
+listener "web" {
+  address = "127.0.0.1:0"
+}
+site "s" {
+  route "GET /hello" {
+    respond { body = "hello" }
+  }
+}
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	bin := binary(t, "pagi")
+	prof := filepath.Join(dir, "cpu.pgo")
+	cmd := exec.Command(bin, "run", "--no-watch", "--cpuprofile", prof, cfg)
+	p := startCmd(t, cmd)
+	addr := p.waitFor(t, "listening")["address"].(string)
+	for range 200 {
+		resp, err := http.Get("http://" + addr + "/hello")
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if code := p.exitCode(t); code != 0 {
+		t.Fatalf("exit code %d:\n%s", code, p.log())
+	}
+	if out, err := exec.Command("go", "tool", "pprof", "-top", bin, prof).CombinedOutput(); err != nil {
+		t.Fatalf("go tool pprof cannot read the profile: %v\n%s", err, out)
+	}
+
+	bad := exec.Command(bin, "run", "--no-watch", "--cpuprofile", filepath.Join(dir, "missing", "cpu.pgo"), cfg)
+	out, err := bad.CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 || !strings.Contains(string(out), "cpu profile") {
+		t.Fatalf("unwritable profile path: err %v, output:\n%s", err, out)
 	}
 }

@@ -47,39 +47,62 @@ func TestTwoProcessesShareRedis(t *testing.T) {
 	addrA := a.waitFor(t, "listening")["address"].(string)
 	addrB := b.waitFor(t, "listening")["address"].(string)
 
-	dial := func(addr string) *websocket.Conn {
+	// wsClient is a WebSocket connection whose messages a goroutine reads
+	// into a channel, so waiting for one can time out without a read
+	// deadline (gorilla/websocket fails a connection for good after one).
+	type wsClient struct {
+		c    *websocket.Conn
+		msgs chan string
+	}
+	dial := func(addr string) *wsClient {
 		c, _, err := websocket.DefaultDialer.Dial("ws://"+addr+"/ws/lobby", nil)
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { c.Close() })
-		return c
-	}
-	onA, onB := dial(addrA), dial(addrB)
-	// expect reads messages on c until want arrives (earlier retries may
-	// also arrive: at-most-once delivery means a send may need repeating
-	// while a subscription is being set up).
-	expect := func(c *websocket.Conn, send func(), want string) {
-		t.Helper()
-		deadline := time.Now().Add(10 * time.Second)
-		for time.Now().Before(deadline) {
-			send()
-			_ = c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+		w := &wsClient{c: c, msgs: make(chan string, 100)}
+		go func() {
+			defer close(w.msgs)
 			for {
 				_, m, err := c.ReadMessage()
 				if err != nil {
-					break
-				}
-				if string(m) == want {
-					_ = c.SetReadDeadline(time.Time{})
 					return
+				}
+				w.msgs <- string(m)
+			}
+		}()
+		return w
+	}
+	onA, onB := dial(addrA), dial(addrB)
+	// expect reads messages of w until want arrives, sending again every
+	// 300 ms (earlier retries may also arrive: at-most-once delivery means a
+	// send may need repeating while a subscription is being set up).
+	expect := func(w *wsClient, send func(), want string) {
+		t.Helper()
+		deadline := time.After(10 * time.Second)
+		for {
+			send()
+			retry := time.After(300 * time.Millisecond)
+		wait:
+			for {
+				select {
+				case m, ok := <-w.msgs:
+					if !ok {
+						t.Fatalf("connection closed while waiting for %q", want)
+					}
+					if m == want {
+						return
+					}
+				case <-retry:
+					break wait
+				case <-deadline:
+					t.Fatalf("%q never arrived", want)
 				}
 			}
 		}
-		t.Fatalf("%q never arrived", want)
 	}
-	wsSend := func(c *websocket.Conn, msg string) func() {
-		return func() { _ = c.WriteMessage(websocket.TextMessage, []byte(msg)) }
+	wsSend := func(w *wsClient, msg string) func() {
+		return func() { _ = w.c.WriteMessage(websocket.TextMessage, []byte(msg)) }
 	}
 	expect(onA, wsSend(onB, "from B"), "from B")
 

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"syscall"
@@ -22,8 +23,9 @@ import (
 // gracefully. Edits of the config (and of every file it uses) reload it
 // unless watching is off; SIGHUP reloads in any case.
 func runCmd(args []string, stdout, stderr io.Writer) int {
-	fs := newFlagSet("run", "run [--no-watch] FILE", stderr)
+	fs := newFlagSet("run", "run [--no-watch] [--cpuprofile FILE] FILE", stderr)
 	noWatch := fs.Bool("no-watch", false, "do not reload when the config file changes (SIGHUP still reloads)")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to `FILE` (pprof format; see docs/performance.md)")
 	if stop, code := parseFlags(fs, args); stop {
 		return code
 	}
@@ -34,6 +36,14 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 	path := fs.Arg(0)
 	if isWorker() {
 		return runWorker(path, stderr) // started by a master: see worker.go
+	}
+	if *cpuProfile != "" {
+		stopProfile, err := startCPUProfile(*cpuProfile)
+		if err != nil {
+			fmt.Fprintf(stderr, "pagi: %v\n", err)
+			return exitError
+		}
+		defer stopProfile()
 	}
 	res := config.Load(path)
 	if len(res.Diags) > 0 {
@@ -107,6 +117,24 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 	}
 	log.Info("stopped", "took", time.Since(start).Round(time.Millisecond).String())
 	return exitOK
+}
+
+// startCPUProfile starts writing a CPU profile to path; the returned
+// function stops it and closes the file. bench/pgo.sh uses it to collect
+// the profile the binary is built with.
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("cpu profile %s: %w", path, err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }
 
 // reloader applies config changes to a running server.
