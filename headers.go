@@ -97,23 +97,57 @@ var headerBad = func() (t [256]uint8) {
 }()
 
 // headerFieldOK reports whether a field passes ValidateHeader, without
-// building an error.
+// building an error. It looks at eight bytes at a time and at single bytes
+// only where a word may hold a bad one.
 func headerFieldOK(name, value string) bool {
 	if name == "" {
 		return false
 	}
-	for i := 0; i < len(name); i++ {
+	i := 0
+	for ; i+8 <= len(name); i += 8 {
+		w := load64(name, i)
+		// A byte <= ' ', ':' or DEL somewhere in w?
+		if hasLess(w, 0x21)|hasZero(w^(lsb*':'))|hasZero(w^(lsb*0x7f)) != 0 {
+			break
+		}
+	}
+	for ; i < len(name); i++ {
 		if headerBad[name[i]]&1 != 0 {
 			return false
 		}
 	}
-	for i := 0; i < len(value); i++ {
+	i = 0
+	for ; i+8 <= len(value); i += 8 {
+		// CR, LF and NUL are all below 0x0e (so is TAB, which is allowed:
+		// such a word is checked byte by byte).
+		if hasLess(load64(value, i), 0x0e) != 0 {
+			break
+		}
+	}
+	for ; i < len(value); i++ {
 		if headerBad[value[i]]&2 != 0 {
 			return false
 		}
 	}
 	return true
 }
+
+// lsb has the low bit of every byte of a word set; lsb*c repeats byte c.
+const lsb = 0x0101010101010101
+
+// load64 reads s[i:i+8] as a little-endian word (the compiler makes this
+// one load).
+func load64(s string, i int) uint64 {
+	_ = s[i+7]
+	return uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
+		uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+}
+
+// hasZero is non-zero when some byte of w is zero.
+func hasZero(w uint64) uint64 { return (w - lsb) & ^w & (lsb * 0x80) }
+
+// hasLess is non-zero when some byte of w is below n (n <= 128).
+func hasLess(w uint64, n uint64) uint64 { return (w - lsb*n) & ^w & (lsb * 0x80) }
 
 // ValidateHeader checks one header field as Headers.Validate does.
 func ValidateHeader(name, value string) error {

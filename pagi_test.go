@@ -272,3 +272,40 @@ func TestRespondPicksTheScopeFamily(t *testing.T) {
 		t.Errorf("lifespan: %v", err)
 	}
 }
+
+// TestHeaderFieldOKWords checks the word-at-a-time scan against the byte
+// rule with the bad byte at every position of names and values up to 40
+// bytes long, so every lane of a word and the tail are covered.
+func TestHeaderFieldOKWords(t *testing.T) {
+	for n := 1; n <= 40; n++ {
+		for pos := 0; pos < n; pos++ {
+			for c := 0; c < 256; c++ {
+				b := []byte(strings.Repeat("a", n))
+				b[pos] = byte(c)
+				nameBad := c <= ' ' || c == ':' || c == 0x7f
+				valueBad := c == '\r' || c == '\n' || c == 0
+				if got := headerFieldOK(string(b), "v"); got == nameBad {
+					t.Fatalf("name %q: ok = %v", b, got)
+				}
+				if got := headerFieldOK("x", string(b)); got == valueBad {
+					t.Fatalf("value %q: ok = %v", b, got)
+				}
+			}
+		}
+	}
+}
+
+func BenchmarkHeadersValidate(b *testing.B) {
+	h := Headers{
+		{Name: "content-type", Value: "application/json"},
+		{Name: "x-request-id", Value: "0123456789abcdef0123456789abcdef"},
+		{Name: "access-control-allow-origin", Value: "https://app.example.com"},
+		{Name: "vary", Value: "Origin, Accept-Encoding"},
+		{Name: "x-frame-options", Value: "DENY"},
+	}
+	for b.Loop() {
+		if err := h.Validate(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
