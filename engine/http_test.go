@@ -629,3 +629,43 @@ func TestMaxConnections(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestResponseHeaderRepeatedNames: fields of one name keep every value in
+// the order sent, whether the start event has few fields (checked against
+// the names set so far) or many (checked against net/http's map).
+func TestResponseHeaderRepeatedNames(t *testing.T) {
+	for _, extra := range []int{0, 12} {
+		headers := pagi.Headers{
+			{Name: "x-multi", Value: "a"},
+			{Name: "content-type", Value: "text/plain"},
+			{Name: "set-cookie", Value: "c1=1"},
+			{Name: "x-multi", Value: "b"},
+			{Name: "set-cookie", Value: "c2=2"},
+			{Name: "x-multi", Value: "c"},
+		}
+		for i := range extra {
+			headers = append(headers, pagi.Header{Name: fmt.Sprintf("x-extra-%d", i), Value: "v"})
+		}
+		app := func(ctx context.Context, s *pagi.Scope, _ pagi.Receive, send pagi.Send) error {
+			return pagi.Respond(ctx, s, send, 200, headers, []byte("ok"))
+		}
+		ts := serveApp(t, app, "/")
+		resp, err := http.Get(ts.url("/"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if got := strings.Join(resp.Header.Values("X-Multi"), ","); got != "a,b,c" {
+			t.Errorf("%d extra fields: x-multi %q, want a,b,c", extra, got)
+		}
+		if got := strings.Join(resp.Header.Values("Set-Cookie"), ","); got != "c1=1,c2=2" {
+			t.Errorf("%d extra fields: set-cookie %q, want c1=1,c2=2", extra, got)
+		}
+		if got := resp.Header.Get("Content-Type"); got != "text/plain" {
+			t.Errorf("%d extra fields: content-type %q", extra, got)
+		}
+		if extra > 0 && resp.Header.Get("X-Extra-11") != "v" {
+			t.Errorf("x-extra-11 missing: %v", resp.Header)
+		}
+	}
+}

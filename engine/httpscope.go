@@ -268,6 +268,12 @@ func (x *exchange) start(e *pagi.HTTPResponseStart) error {
 	// One backing array for all the values: one allocation, not one per
 	// header (a repeated name grows its own slice).
 	vals := make([]string, len(e.Headers))
+	// A name seen before is found by comparing with the keys set so far
+	// while there are few (cheaper than a map lookup per field); the map
+	// is asked only when it held entries before or the list is long.
+	var set [8]string
+	nset := 0
+	lookup := len(h) > 0 || len(e.Headers) > len(set)
 	for i, f := range e.Headers {
 		key := canonicalKey(f.Name)
 		switch key {
@@ -276,9 +282,24 @@ func (x *exchange) start(e *pagi.HTTPResponseStart) error {
 		case "Content-Length":
 			x.appCL = true
 		}
-		if cur, ok := h[key]; ok {
-			h[key] = append(cur, f.Value)
+		seen := false
+		if lookup {
+			_, seen = h[key]
+		} else {
+			for _, k := range set[:nset] {
+				if k == key {
+					seen = true
+					break
+				}
+			}
+		}
+		if seen {
+			h[key] = append(h[key], f.Value)
 			continue
+		}
+		if !lookup {
+			set[nset] = key
+			nset++
 		}
 		vals[i] = f.Value
 		h[key] = vals[i : i+1 : i+1]
