@@ -25,7 +25,7 @@ import (
 func runCmd(args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("run", "run [--no-watch] [--cpuprofile FILE] FILE", stderr)
 	noWatch := fs.Bool("no-watch", false, "do not reload when the config file changes (SIGHUP still reloads)")
-	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to `FILE` (pprof format; see docs/performance.md)")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to `FILE` (pprof format; with workers, of the master only; see docs/performance.md)")
 	if stop, code := parseFlags(fs, args); stop {
 		return code
 	}
