@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -282,24 +283,16 @@ func (x *exchange) start(e *pagi.HTTPResponseStart) error {
 		case "Content-Length":
 			x.appCL = true
 		}
-		seen := false
+		var seen bool
 		if lookup {
 			_, seen = h[key]
-		} else {
-			for _, k := range set[:nset] {
-				if k == key {
-					seen = true
-					break
-				}
-			}
+		} else if seen = slices.Contains(set[:nset], key); !seen {
+			set[nset] = key
+			nset++
 		}
 		if seen {
 			h[key] = append(h[key], f.Value)
 			continue
-		}
-		if !lookup {
-			set[nset] = key
-			nset++
 		}
 		vals[i] = f.Value
 		h[key] = vals[i : i+1 : i+1]
