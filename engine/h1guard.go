@@ -355,6 +355,11 @@ type guardConn struct {
 	status    atomic.Int32
 	reason    string // written before status is stored
 	lingering atomic.Bool
+	// inBody is set while a request body is still arriving (the guard has
+	// not yet seen its end on the wire): closing then would reset the
+	// connection under the client's writes, so Close lingers. Only body
+	// state changes touch it, so requests without a body never do.
+	inBody atomic.Bool
 }
 
 // guardError is the body Read error after a framing violation in a body.
@@ -493,11 +498,13 @@ func tcpConnOf(c net.Conn) *net.TCPConn {
 // into ReadFrom.
 type guardWriterOnly struct{ io.Writer }
 
-// Close closes the connection. After a rejection it half-closes first and
-// drains input briefly in the background, so the rejection response is not
-// destroyed by a reset caused by request bytes the guard never read.
+// Close closes the connection. After a rejection, or while a request body
+// is still arriving (an answer that did not read it, on a connection that
+// does not stay open), it half-closes first and drains input briefly in the
+// background, so the response is not destroyed by a reset caused by request
+// bytes nobody read.
 func (c *guardConn) Close() error {
-	if c.status.Load() != 0 && c.lingering.CompareAndSwap(false, true) {
+	if (c.status.Load() != 0 || c.inBody.Load()) && c.lingering.CompareAndSwap(false, true) {
 		if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok && cw.CloseWrite() == nil {
 			go c.linger()
 			return nil
@@ -703,6 +710,7 @@ func (c *guardConn) directRead(p []byte) (int, error) {
 	if c.remain == 0 {
 		if c.st == gsBody {
 			c.st = gsBoundary
+			c.inBody.Store(false)
 		} else {
 			c.st = gsChunkCRLF
 		}
@@ -874,6 +882,7 @@ func (c *guardConn) step() {
 			if int64(k) >= c.remain {
 				k = int(c.remain)
 				c.st = gsBoundary
+				c.inBody.Store(false)
 			}
 			c.rel += k
 			c.remain -= int64(k)
@@ -1139,9 +1148,11 @@ func (c *guardConn) finishHead(end int) bool {
 		c.st = gsChunkLine
 		c.scan = 0
 		c.total = 0
+		c.inBody.Store(true)
 	case h.cl > 0:
 		c.st = gsBody
 		c.remain = h.cl
+		c.inBody.Store(true)
 	default:
 		c.st = gsBoundary
 	}
@@ -1278,6 +1289,7 @@ func (c *guardConn) trailerLine() bool {
 	if len(line) == 0 {
 		c.rel += lf + 1
 		c.st = gsBoundary
+		c.inBody.Store(false)
 		return true
 	}
 	c.tCount++
