@@ -669,3 +669,51 @@ func TestResponseHeaderRepeatedNames(t *testing.T) {
 		}
 	}
 }
+
+// TestResponseDate: every response carries a Date of the current second in
+// the HTTP format (from the engine's per-second cache), a date the app set
+// itself is kept as it is, and the cache moves on with the clock.
+func TestResponseDate(t *testing.T) {
+	const appDate = "Sun, 06 Nov 1994 08:49:37 GMT"
+	app := func(ctx context.Context, s *pagi.Scope, _ pagi.Receive, send pagi.Send) error {
+		var h pagi.Headers
+		if s.Path == "/own" {
+			h = pagi.Headers{{Name: "date", Value: appDate}}
+		}
+		return pagi.Respond(ctx, s, send, 200, h, []byte("ok"))
+	}
+	ts := serveApp(t, app, "/")
+	get := func(path string) []string {
+		resp, err := http.Get(ts.url(path))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.Header.Values("Date")
+	}
+	seen := map[string]bool{}
+	deadline := time.Now().Add(3 * time.Second)
+	for len(seen) < 2 && time.Now().Before(deadline) {
+		before := time.Now().Truncate(time.Second)
+		dates := get("/")
+		after := time.Now()
+		if len(dates) != 1 {
+			t.Fatalf("Date fields %q, want one", dates)
+		}
+		d, err := http.ParseTime(dates[0])
+		if err != nil || dates[0] != d.UTC().Format(http.TimeFormat) {
+			t.Fatalf("Date %q is not an HTTP date (%v)", dates[0], err)
+		}
+		if d.Before(before) || d.After(after) {
+			t.Fatalf("Date %v outside [%v, %v]", d, before, after)
+		}
+		seen[dates[0]] = true
+		time.Sleep(100 * time.Millisecond)
+	}
+	if len(seen) < 2 {
+		t.Errorf("the Date stayed %v for 3 s", seen)
+	}
+	if got := get("/own"); len(got) != 1 || got[0] != appDate {
+		t.Errorf("app's Date: got %q, want only %q", got, appDate)
+	}
+}

@@ -86,12 +86,12 @@ var exchangePool = sync.Pool{New: func() any {
 	return x
 }}
 
-func getExchange(rt *route, w http.ResponseWriter, r *http.Request) *exchange {
+func getExchange(rt *route, w http.ResponseWriter, r *http.Request, ci *connInfo) *exchange {
 	x := exchangePool.Get().(*exchange)
 	x.w, x.r, x.rt = w, r, rt
 	x.conn.Reset()
 	x.conn.Probe, x.conn.Watch = x.probe, x.watch
-	if ci := connInfoFrom(r.Context()); ci != nil && ci.guard != nil {
+	if ci != nil && ci.guard != nil {
 		x.sweptWrites = ci.guard.sweeper.timesWrites()
 	} else {
 		x.sweptWrites = false
@@ -275,6 +275,7 @@ func (x *exchange) start(e *pagi.HTTPResponseStart) error {
 	var set [8]string
 	nset := 0
 	lookup := len(h) > 0 || len(e.Headers) > len(set)
+	hasDate := false
 	for i, f := range e.Headers {
 		key := canonicalKey(f.Name)
 		switch key {
@@ -282,6 +283,8 @@ func (x *exchange) start(e *pagi.HTTPResponseStart) error {
 			continue // framing is the server's job
 		case "Content-Length":
 			x.appCL = true
+		case "Date":
+			hasDate = true
 		}
 		var seen bool
 		if lookup {
@@ -299,6 +302,12 @@ func (x *exchange) start(e *pagi.HTTPResponseStart) error {
 	}
 	if _, ok := h["Content-Type"]; !ok {
 		h["Content-Type"] = nil // no content sniffing: the app said what it sent
+	}
+	if lookup && !hasDate {
+		_, hasDate = h["Date"]
+	}
+	if !hasDate {
+		h["Date"] = x.rt.ln.date.field() // cached: net/http would format it anew
 	}
 	x.status, x.trailersDecl, x.startSeen = e.Status, e.Trailers, true
 	x.conn.MarkStarted()

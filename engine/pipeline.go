@@ -55,11 +55,12 @@ func Compile(cfg *config.Config, opts CompileOptions) (*Pipeline, error) {
 		infos:  map[string]*listenerInfo{},
 		state:  &lifespanState{},
 	}
+	date := &dateClock{}
 	for _, l := range cfg.Listeners {
 		p.muxes[l.Name] = http.NewServeMux()
 		p.infos[l.Name] = &listenerInfo{
 			name: l.Name, unix: l.Network == "unix", addr: l.Addr, tls: l.TLS != nil,
-			limits: l.Limits, shutting: opts.shutting,
+			limits: l.Limits, shutting: opts.shutting, date: date,
 		}
 	}
 	var errs []error

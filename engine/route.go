@@ -26,6 +26,8 @@ type listenerInfo struct {
 	// shared with the listener's target (nil for cleartext).
 	serverCert *atomicString
 	shutting   *atomic.Bool // shared with the Server
+	// date is the Date header cache of the pipeline's responses.
+	date *dateClock
 }
 
 func (ln *listenerInfo) shuttingDown() bool { return ln.shutting != nil && ln.shutting.Load() }
@@ -66,8 +68,9 @@ func (rt *route) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		rt.serveSSE(w, r)
 		return
 	}
-	x := getExchange(rt, w, r)
-	rt.fillScope(&x.scope, r, pagi.ScopeHTTP, &x.headers, &x.params)
+	ci := connInfoFrom(r.Context())
+	x := getExchange(rt, w, r, ci)
+	rt.fillScope(&x.scope, r, ci, pagi.ScopeHTTP, &x.headers, &x.params)
 	x.scope.Connection = &x.conn
 	x.scope.Transport = x.flow
 	err := rt.call(r.Context(), &x.scope, x.recv, x.send)
@@ -81,7 +84,8 @@ func (rt *route) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // fillScope fills the fields common to http, sse and websocket scopes.
-func (rt *route) fillScope(s *pagi.Scope, r *http.Request, typ pagi.ScopeType, headers *pagi.Headers, params *pagi.Params) {
+// ci is the connection's info from r's context (nil when there is none).
+func (rt *route) fillScope(s *pagi.Scope, r *http.Request, ci *connInfo, typ pagi.ScopeType, headers *pagi.Headers, params *pagi.Params) {
 	s.Type = typ
 	switch {
 	case r.ProtoMajor == 2:
@@ -94,7 +98,6 @@ func (rt *route) fillScope(s *pagi.Scope, r *http.Request, typ pagi.ScopeType, h
 	if typ != pagi.ScopeWebSocket {
 		s.Method = r.Method
 	}
-	ci := connInfoFrom(r.Context())
 	tlsState := r.TLS
 	if tlsState == nil && ci != nil {
 		tlsState = ci.tlsState

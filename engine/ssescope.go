@@ -47,7 +47,7 @@ func (rt *route) serveSSE(w http.ResponseWriter, r *http.Request) {
 	var s pagi.Scope
 	var headers pagi.Headers
 	var params pagi.Params
-	rt.fillScope(&s, r, pagi.ScopeSSE, &headers, &params)
+	rt.fillScope(&s, r, connInfoFrom(r.Context()), pagi.ScopeSSE, &headers, &params)
 	if st.bodyDone {
 		// Without a request body, the only event left to receive is the
 		// disconnect, which comes when the request's context ends.

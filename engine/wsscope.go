@@ -86,7 +86,7 @@ func (rt *route) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	s := &pagi.Scope{}
 	var headers pagi.Headers
 	var params pagi.Params
-	rt.fillScope(s, r, pagi.ScopeWebSocket, &headers, &params)
+	rt.fillScope(s, r, connInfoFrom(r.Context()), pagi.ScopeWebSocket, &headers, &params)
 	s.Subprotocols = subprotocolsOf(r)
 	s.Extensions.WebSocketHTTPResponse = true
 	s.ReceiveReady = ws.wake
