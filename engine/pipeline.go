@@ -22,6 +22,7 @@ type Pipeline struct {
 	Config *config.Config
 
 	muxes    map[string]*http.ServeMux // by listener name
+	fast     map[string]*fastRouter    // by listener name: the common routes without the mux
 	infos    map[string]*listenerInfo
 	apps     []pagi.App // one per route, for lifespan
 	cleaners []config.Cleaner
@@ -52,12 +53,14 @@ func Compile(cfg *config.Config, opts CompileOptions) (*Pipeline, error) {
 	p := &Pipeline{
 		Config: cfg,
 		muxes:  map[string]*http.ServeMux{},
+		fast:   map[string]*fastRouter{},
 		infos:  map[string]*listenerInfo{},
 		state:  &lifespanState{},
 	}
 	date := &dateClock{}
 	for _, l := range cfg.Listeners {
 		p.muxes[l.Name] = http.NewServeMux()
+		p.fast[l.Name] = newFastRouter()
 		p.infos[l.Name] = &listenerInfo{
 			name: l.Name, unix: l.Network == "unix", addr: l.Addr, tls: l.TLS != nil,
 			limits: l.Limits, shutting: opts.shutting, date: date,
@@ -93,7 +96,9 @@ func Compile(cfg *config.Config, opts CompileOptions) (*Pipeline, error) {
 				for _, pat := range muxPatterns(site, r) {
 					if err := handleSafely(p.muxes[lname], pat, rt); err != nil {
 						errs = append(errs, fmt.Errorf("site %q route %q: %w", site.Name, r.Pattern, err))
+						continue
 					}
+					p.fast[lname].add(pat, rt)
 				}
 			}
 		}

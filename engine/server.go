@@ -545,18 +545,20 @@ type listenerHandler struct {
 
 // pipelineMux is a pipeline and its mux for one listener.
 type pipelineMux struct {
-	p   *Pipeline
-	mux *http.ServeMux
+	p    *Pipeline
+	mux  *http.ServeMux
+	fast *fastRouter
 }
 
-// muxOf returns p's mux for the listener, nil when p does not serve it.
-func (h *listenerHandler) muxOf(p *Pipeline) *http.ServeMux {
+// muxOf returns p's routing for the listener; its mux is nil when p does
+// not serve the listener.
+func (h *listenerHandler) muxOf(p *Pipeline) *pipelineMux {
 	if c := h.last.Load(); c != nil && c.p == p {
-		return c.mux
+		return c
 	}
-	mux := p.muxes[h.name]
-	h.last.Store(&pipelineMux{p: p, mux: mux})
-	return mux
+	c := &pipelineMux{p: p, mux: p.muxes[h.name], fast: p.fast[h.name]}
+	h.last.Store(c)
+	return c
 }
 
 func (h *listenerHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -581,12 +583,16 @@ func (h *listenerHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		break
 	}
 	defer p.inflight.Add(-1)
-	mux := h.muxOf(p)
-	if mux == nil {
+	m := h.muxOf(p)
+	if m.mux == nil {
 		rejectStatus(w, http.StatusMisdirectedRequest, "listener not configured")
 		return
 	}
-	mux.ServeHTTP(w, r)
+	if rt := m.fast.route(r); rt != nil {
+		rt.ServeHTTP(w, r)
+		return
+	}
+	m.mux.ServeHTTP(w, r)
 }
 
 // atomicString is a string that may be read while another goroutine sets it.
