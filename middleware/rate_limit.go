@@ -242,8 +242,13 @@ func (l *rateLimiter) take(key rateLimitKey) (bool, int64) {
 	b := sh.m[key]
 	switch {
 	case b != nil:
-		b.tokens = min(l.burst, b.tokens+float64(now-b.last)*l.rate)
-		b.last = now
+		// now was read before the lock: a request that read the clock
+		// later may have been first here. Time never runs back for a
+		// bucket, or it would lose tokens (and a Retry-After turn 1001).
+		if now > b.last {
+			b.tokens = min(l.burst, b.tokens+float64(now-b.last)*l.rate)
+			b.last = now
+		}
 		b.unlink()
 	case len(sh.m) >= sh.cap:
 		b = sh.head.prev // the least recently used
