@@ -121,13 +121,13 @@ func (f *fastRouter) route(r *http.Request) http.Handler {
 // path: the request's own method, then GET for HEAD, then a route without
 // a method; nil (ServeMux answers, with 405) when none fits.
 func pickMethod(routes []fastRoute, method string) http.Handler {
-	var get, any http.Handler
+	var get, anyMethod http.Handler
 	for _, r := range routes {
 		switch r.method {
 		case method:
 			return r.h
 		case "":
-			any = r.h
+			anyMethod = r.h
 		case http.MethodGet:
 			get = r.h
 		}
@@ -135,7 +135,7 @@ func pickMethod(routes []fastRoute, method string) http.Handler {
 	if method == http.MethodHead && get != nil {
 		return get
 	}
-	return any
+	return anyMethod
 }
 
 // fastPathOK reports whether path is one the router may take: it starts
