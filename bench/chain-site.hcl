@@ -1,6 +1,7 @@
 # The middleware-chain benchmark site, shared by bench/chain.sh (wrk) and
-# BenchmarkBareRoute/BenchmarkChainRoute in middleware/ (Go): one small
-# response on a bare route and behind the typical chain.
+# BenchmarkBareRoute/BenchmarkChainRoute in middleware/ (Go) and
+# bench/instr.sh chain: one small response on a bare route, with the four
+# header fields the chain adds, and behind the typical chain.
 middleware "typical" {
   forwarded {
     trusted_proxies = ["private_ranges"]
@@ -24,6 +25,20 @@ site "s" {
     respond {
       headers = { "content-type" = "application/json" }
       body    = "{\"hello\":\"world\"}"
+    }
+  }
+  # The floor of the chain: the four fields the chain adds (cors's two,
+  # headers' one, request_id's one) sent by respond itself, no middleware.
+  route "GET /fields" {
+    respond {
+      headers = {
+        "content-type"                = "application/json"
+        "access-control-allow-origin" = "https://app.example.com"
+        "vary"                        = "Origin"
+        "x-frame-options"             = "DENY"
+        "x-request-id"                = "7db8cd001e96be8ea342f7af3cf2e099"
+      }
+      body = "{\"hello\":\"world\"}"
     }
   }
   route "GET /chain" {

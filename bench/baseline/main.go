@@ -44,6 +44,24 @@ func main() {
 		w.Header().Set("Content-Type", "text/plain")
 		_, _ = w.Write(body)
 	})
+	// /bare and /fields are the floor of the middleware-chain benchmark
+	// (bench/chain.sh): the small JSON response of bench/chain-site.hcl, and
+	// the same response with the four fields the chain adds to it, so the
+	// difference is what net/http itself charges for writing them.
+	json := []byte(`{"hello":"world"}`)
+	mux.HandleFunc("/bare", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(json)
+	})
+	mux.HandleFunc("/fields", func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Content-Type", "application/json")
+		h.Set("Access-Control-Allow-Origin", r.Header.Get("Origin"))
+		h.Set("Vary", "Origin")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("X-Request-Id", "7db8cd001e96be8ea342f7af3cf2e099")
+		_, _ = w.Write(json)
+	})
 	servers := []struct {
 		addr string
 		h    http.Handler
