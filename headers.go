@@ -97,50 +97,71 @@ var headerBad = func() (t [256]uint8) {
 }()
 
 // headerFieldOK reports whether a field passes ValidateHeader, without
-// building an error. It looks at eight bytes at a time and at single bytes
-// only where a word may hold a bad one.
+// building an error. A name or value of eight bytes or more is looked at
+// eight bytes at a time, its last word overlapping the one before, so no
+// byte is looked at alone; only a word that may hold a bad byte, or a
+// string shorter than a word, is checked byte by byte.
 func headerFieldOK(name, value string) bool {
 	if name == "" {
 		return false
 	}
-	i := 0
-	for ; i+8 <= len(name); i += 8 {
-		w := load64(name, i)
-		// A byte <= ' ', ':' or DEL somewhere in w?
-		if hasLess(w, 0x21)|hasZero(w^(lsb*':'))|hasZero(w^(lsb*0x7f)) != 0 {
-			break
+	if !nameWordsClean(name) {
+		for i := 0; i < len(name); i++ {
+			if headerBad[name[i]]&1 != 0 {
+				return false
+			}
 		}
 	}
-	for ; i < len(name); i++ {
-		if headerBad[name[i]]&1 != 0 {
-			return false
-		}
-	}
-	i = 0
-	for ; i+8 <= len(value); i += 8 {
-		// CR, LF and NUL are all below 0x0e (so is TAB, which is allowed:
-		// such a word is checked byte by byte).
-		if hasLess(load64(value, i), 0x0e) != 0 {
-			break
-		}
-	}
-	for ; i < len(value); i++ {
-		if headerBad[value[i]]&2 != 0 {
-			return false
+	if !valueWordsClean(value) {
+		for i := 0; i < len(value); i++ {
+			if headerBad[value[i]]&2 != 0 {
+				return false
+			}
 		}
 	}
 	return true
 }
 
+// nameWordsClean reports whether name is at least a word long and none of
+// its words (the last one ending at its end) may hold a byte a name may
+// not: one at or below ' ', ':' or DEL. False says only that the name must
+// be checked byte by byte.
+func nameWordsClean(s string) bool {
+	if len(s) < 8 {
+		return false
+	}
+	bad := func(w uint64) uint64 { return hasLess(w, 0x21) | hasZero(w^(lsb*':')) | hasZero(w^(lsb*0x7f)) }
+	var acc uint64
+	for i := 0; i+8 < len(s); i += 8 {
+		acc |= bad(load64(s, i))
+	}
+	return acc|bad(load64(s, len(s)-8)) == 0
+}
+
+// valueWordsClean is nameWordsClean for values: CR, LF and NUL are all
+// below 0x0e (so is TAB, which is allowed: a value with one is checked
+// byte by byte).
+func valueWordsClean(s string) bool {
+	if len(s) < 8 {
+		return false
+	}
+	var acc uint64
+	for i := 0; i+8 < len(s); i += 8 {
+		acc |= hasLess(load64(s, i), 0x0e)
+	}
+	return acc|hasLess(load64(s, len(s)-8), 0x0e) == 0
+}
+
 // lsb has the low bit of every byte of a word set; lsb*c repeats byte c.
 const lsb = 0x0101010101010101
 
-// load64 reads s[i:i+8] as a little-endian word (the compiler makes this
-// one load).
+// load64 reads s[i:i+8] as a little-endian word. Written on a slice of
+// exactly eight bytes with constant indexes, it compiles to one load (with
+// s[i], s[i+1], ... it compiled to eight loads and shifts).
 func load64(s string, i int) uint64 {
-	_ = s[i+7]
-	return uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
-		uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+	b := s[i : i+8]
+	return uint64(b[0]) | uint64(b[1])<<8 | uint64(b[2])<<16 | uint64(b[3])<<24 |
+		uint64(b[4])<<32 | uint64(b[5])<<40 | uint64(b[6])<<48 | uint64(b[7])<<56
 }
 
 // hasZero is non-zero when some byte of w is zero.

@@ -88,6 +88,30 @@ func TestValidateHeaderEveryByte(t *testing.T) {
 	}
 }
 
+// TestValidateHeaderEveryPosition puts each byte that sits at an edge of
+// the word-at-a-time checks at every position of names and values of 1 to
+// 40 bytes, so every word and the overlapping last one are exercised, and
+// requires Headers.Validate to agree with the rule applied byte by byte.
+func TestValidateHeaderEveryPosition(t *testing.T) {
+	edges := []byte{0x00, 0x01, 0x09, 0x0a, 0x0d, 0x0e, 0x1f, ' ', '!', '9', ':', ';', 'a', 0x7e, 0x7f, 0x80, 0xfe, 0xff}
+	for n := 1; n <= 40; n++ {
+		for p := 0; p < n; p++ {
+			for _, c := range edges {
+				b := []byte(strings.Repeat("k", n))
+				b[p] = c
+				nameBad := c <= ' ' || c == ':' || c == 0x7f
+				valueBad := c == '\r' || c == '\n' || c == 0
+				if err := (Headers{{Name: string(b), Value: "v"}}).Validate(); (err != nil) != nameBad {
+					t.Fatalf("name %q: err = %v, want bad=%v", b, err, nameBad)
+				}
+				if err := (Headers{{Name: "x", Value: string(b)}}).Validate(); (err != nil) != valueBad {
+					t.Fatalf("value %q: err = %v, want bad=%v", b, err, valueBad)
+				}
+			}
+		}
+	}
+}
+
 func TestHeadersHelpers(t *testing.T) {
 	h := Headers{{"a", "1"}, {"b", "2"}, {"a", "3"}}
 	if v, ok := h.Get("a"); !ok || v != "1" {

@@ -213,6 +213,15 @@ func compressValidType(t string) bool {
 
 // BuildMiddleware builds the encoder pools and the type matcher once.
 func (c *Compress) BuildMiddleware(*config.BuildContext) (pagi.Middleware, error) {
+	m, err := c.build()
+	if err != nil {
+		return nil, err
+	}
+	return m.middleware, nil
+}
+
+// build makes the compressMW of c.
+func (c *Compress) build() (*compressMW, error) {
 	m := &compressMW{minSize: int64(c.MinSize)}
 	for _, e := range c.Encodings {
 		mk, err := compressNewEncoder(e, c.Level)
@@ -234,12 +243,17 @@ func (c *Compress) BuildMiddleware(*config.BuildContext) (pagi.Middleware, error
 			m.exact = append(m.exact, t)
 		}
 	}
+	m.common = make(map[string]compressChoice, len(compressCommonAccept))
+	for _, v := range compressCommonAccept {
+		idx, refused := m.negotiateFields(pagi.Headers{{Name: "accept-encoding", Value: v}})
+		m.common[v] = compressChoice{idx, refused}
+	}
 	m.resps.New = func() any {
 		r := &compressResp{m: m}
 		r.send = r.sendEvent
 		return r
 	}
-	return m.middleware, nil
+	return m, nil
 }
 
 // compressMW is a built compress middleware.
@@ -248,7 +262,25 @@ type compressMW struct {
 	minSize  int64
 	prefixes []string // "text/" for "text/*"
 	exact    []string
-	resps    sync.Pool // of *compressResp
+	// common holds the negotiation's outcome for the Accept-Encoding values
+	// browsers and tools send, worked out once when the middleware is built.
+	common map[string]compressChoice
+	resps  sync.Pool // of *compressResp
+}
+
+// compressChoice is what negotiate returns.
+type compressChoice struct {
+	idx     int
+	refused bool
+}
+
+// compressCommonAccept are the Accept-Encoding values of today's browsers,
+// HTTP libraries and load tools, answered without parsing.
+var compressCommonAccept = []string{
+	"gzip", "br", "zstd", "deflate", "identity", "*",
+	"gzip, deflate", "gzip,deflate", "deflate, gzip",
+	"gzip, deflate, br", "gzip, deflate, br, zstd", "br, gzip", "gzip, br", "br;q=1.0, gzip;q=0.8, *;q=0.1",
+	"gzip, deflate, zstd", "zstd, br, gzip", "gzip, compress, deflate, br",
 }
 
 func (m *compressMW) middleware(next pagi.App) pagi.App {
@@ -286,6 +318,26 @@ type compressQ [3]int
 // the server's order), or -1 when none is acceptable or the header is
 // absent; and whether the client refuses the identity coding.
 func (m *compressMW) negotiate(h pagi.Headers) (int, bool) {
+	value, fields := "", 0
+	for i := range h {
+		if h[i].Name == "accept-encoding" {
+			value = h[i].Value
+			fields++
+		}
+	}
+	if fields == 0 {
+		return -1, false
+	}
+	if fields == 1 {
+		if c, ok := m.common[value]; ok {
+			return c.idx, c.refused
+		}
+	}
+	return m.negotiateFields(h)
+}
+
+// negotiateFields is negotiate worked out from the fields themselves.
+func (m *compressMW) negotiateFields(h pagi.Headers) (int, bool) {
 	q := compressQ{-1, -1, -1}
 	star, ident := -1, -1
 	present := false

@@ -3,7 +3,6 @@ package middleware
 import (
 	"context"
 	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"strings"
 	"sync"
@@ -122,6 +121,14 @@ type reqIDBatch struct {
 // only wastes its unused bytes.
 var reqIDPool = sync.Pool{New: func() any { return &reqIDBatch{off: 4096} }}
 
+// reqIDHex holds the two lower-case hex digits of every byte value.
+var reqIDHex = func() (t [256][2]byte) {
+	for i := range t {
+		t[i] = [2]byte{"0123456789abcdef"[i>>4], "0123456789abcdef"[i&0xf]}
+	}
+	return t
+}()
+
 // newRequestID returns 32 random hex digits.
 func newRequestID() string {
 	b := reqIDPool.Get().(*reqIDBatch)
@@ -130,7 +137,10 @@ func newRequestID() string {
 		b.off = 0
 	}
 	var out [32]byte
-	hex.Encode(out[:], b.buf[b.off:b.off+16])
+	src := (*[16]byte)(b.buf[b.off : b.off+16])
+	for i, c := range src {
+		out[2*i], out[2*i+1] = reqIDHex[c][0], reqIDHex[c][1]
+	}
 	b.off += 16
 	reqIDPool.Put(b)
 	return string(out[:])
