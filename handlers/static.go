@@ -191,6 +191,8 @@ type staticApp struct {
 	etag         bool
 	encodings    []staticEncoding
 	ctypes       staticTypeCache
+	// validatorCache holds recent representations' ETag and Last-Modified.
+	validatorCache staticValidatorCache
 }
 
 // Header names and fixed values, built once.
@@ -581,31 +583,10 @@ func (a *staticApp) serveFile(ctx context.Context, s *pagi.Scope, send pagi.Send
 }
 
 // validators returns the ETag (empty when disabled) and Last-Modified
-// (empty without a modification time) of a representation, built in one
-// allocation.
-//
-// The ETag is strong: "<size hex>-<mtime ns hex><suffix>". A file replaced
-// with other content of the same size within the same nanosecond would
-// keep its tag; that is the usual trade-off of metadata tags (nginx and
-// Caddy make the same one), and a strong tag is what If-Match and If-Range
-// need to be useful at all.
+// (empty without a modification time) of a representation, from the
+// handler's cache when it served the same one lately.
 func (a *staticApp) validators(size int64, mod time.Time, suffix string) (etag, lastMod string) {
-	var buf [96]byte
-	b := buf[:0]
-	if a.etag {
-		b = append(b, '"')
-		b = strconv.AppendInt(b, size, 16)
-		b = append(b, '-')
-		b = strconv.AppendInt(b, mod.UnixNano(), 16)
-		b = append(b, suffix...)
-		b = append(b, '"')
-	}
-	n := len(b)
-	if !mod.IsZero() {
-		b = mod.UTC().AppendFormat(b, http.TimeFormat)
-	}
-	all := string(b)
-	return all[:n], all[n:]
+	return a.validatorCache.get(a.etag, size, mod, suffix)
 }
 
 // headerList returns the values of every request header called name,

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"io/fs"
+	"math/rand/v2"
 	"mime"
 	"mime/multipart"
 	"net/http"
@@ -551,5 +552,39 @@ func TestStaticPermissionAndCleanup(t *testing.T) {
 	err := app(context.Background(), s, nil, r.send)
 	if err == nil || r.status != 500 || strings.Contains(r.body.String(), dir) {
 		t.Errorf("after Cleanup: %v, %d %q", err, r.status, r.body.String())
+	}
+}
+
+// TestStaticValidatorCacheAgreesWithFormatting asks one cache for the
+// validators of many representations, far more than it has slots, in a
+// random order that revisits them, and requires every answer to equal a
+// fresh computation: entries that collide in a slot, or differ only in
+// the sidecar suffix, must never answer for each other.
+func TestStaticValidatorCacheAgreesWithFormatting(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	base := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	type key struct {
+		size   int64
+		mod    time.Time
+		suffix string
+	}
+	var keys []key
+	for i := range 2000 {
+		k := key{size: int64(rng.IntN(50)), mod: base.Add(time.Duration(rng.IntN(40)) * time.Nanosecond * 997), suffix: []string{"", "-gz", "-br"}[i%3]}
+		if i%100 == 0 {
+			k.mod = time.Time{} // no modification time: no Last-Modified
+		}
+		keys = append(keys, k)
+	}
+	for _, withETag := range []bool{true, false} {
+		var c staticValidatorCache
+		for range 20000 {
+			k := keys[rng.IntN(len(keys))]
+			etag, lastMod := c.get(withETag, k.size, k.mod, k.suffix)
+			wantETag, wantLastMod := staticMakeValidators(withETag, k.size, k.mod, k.suffix)
+			if etag != wantETag || lastMod != wantLastMod {
+				t.Fatalf("etag=%v %+v: got %q %q, want %q %q", withETag, k, etag, lastMod, wantETag, wantLastMod)
+			}
+		}
 	}
 }

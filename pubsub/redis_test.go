@@ -151,6 +151,12 @@ func TestRedisAcrossProcesses(t *testing.T) {
 	if st := b.Stats(); st.Published != n {
 		t.Errorf("b stats = %+v", st)
 	}
+	// The receiving side counts a message after handing it to the
+	// subscriber's queue, so the last count may trail the last receive.
+	eventually(t, 2*time.Second, "a's stats reach the messages received", func() bool {
+		st := a.Stats()
+		return st.Received == n && st.Delivered == n
+	})
 	if st := a.Stats(); st.Received != n || st.Delivered != n || st.Channels != 2 || st.Subscribers != 2 {
 		t.Errorf("a stats = %+v", st)
 	}
