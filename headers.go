@@ -2,6 +2,8 @@ package pagi
 
 import (
 	"fmt"
+
+	"github.com/pagihq/pagi/internal/wordscan"
 )
 
 // Header is one header field: a lower-case name and an opaque value.
@@ -130,12 +132,14 @@ func nameWordsClean(s string) bool {
 	if len(s) < 8 {
 		return false
 	}
-	bad := func(w uint64) uint64 { return hasLess(w, 0x21) | hasZero(w^(lsb*':')) | hasZero(w^(lsb*0x7f)) }
+	bad := func(w uint64) uint64 {
+		return wordscan.HasLess(w, 0x21) | wordscan.HasZero(w^(wordscan.Ones*':')) | wordscan.HasZero(w^(wordscan.Ones*0x7f))
+	}
 	var acc uint64
 	for i := 0; i+8 < len(s); i += 8 {
-		acc |= bad(load64(s, i))
+		acc |= bad(wordscan.Load(s, i))
 	}
-	return acc|bad(load64(s, len(s)-8)) == 0
+	return acc|bad(wordscan.Load(s, len(s)-8)) == 0
 }
 
 // valueWordsClean is nameWordsClean for values: CR, LF and NUL are all
@@ -147,28 +151,10 @@ func valueWordsClean(s string) bool {
 	}
 	var acc uint64
 	for i := 0; i+8 < len(s); i += 8 {
-		acc |= hasLess(load64(s, i), 0x0e)
+		acc |= wordscan.HasLess(wordscan.Load(s, i), 0x0e)
 	}
-	return acc|hasLess(load64(s, len(s)-8), 0x0e) == 0
+	return acc|wordscan.HasLess(wordscan.Load(s, len(s)-8), 0x0e) == 0
 }
-
-// lsb has the low bit of every byte of a word set; lsb*c repeats byte c.
-const lsb = 0x0101010101010101
-
-// load64 reads s[i:i+8] as a little-endian word. Written on a slice of
-// exactly eight bytes with constant indexes, it compiles to one load (with
-// s[i], s[i+1], ... it compiled to eight loads and shifts).
-func load64(s string, i int) uint64 {
-	b := s[i : i+8]
-	return uint64(b[0]) | uint64(b[1])<<8 | uint64(b[2])<<16 | uint64(b[3])<<24 |
-		uint64(b[4])<<32 | uint64(b[5])<<40 | uint64(b[6])<<48 | uint64(b[7])<<56
-}
-
-// hasZero is non-zero when some byte of w is zero.
-func hasZero(w uint64) uint64 { return (w - lsb) & ^w & (lsb * 0x80) }
-
-// hasLess is non-zero when some byte of w is below n (n <= 128).
-func hasLess(w uint64, n uint64) uint64 { return (w - lsb*n) & ^w & (lsb * 0x80) }
 
 // ValidateHeader checks one header field as Headers.Validate does.
 func ValidateHeader(name, value string) error {

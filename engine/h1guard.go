@@ -63,6 +63,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/pagihq/pagi/internal/wordscan"
 )
 
 // GuardOptions are the limits the guard enforces. A zero or negative field
@@ -1335,13 +1337,10 @@ var guardClass = func() (t [256]uint8) {
 // (no CTL but HTAB, no DEL). It tests eight bytes at a time and looks at
 // single bytes only in words that may hold a bad one (or a tab).
 func guardValueOK(v []byte) bool {
-	const ones, highs = 0x0101010101010101, 0x8080808080808080
 	for len(v) >= 8 {
 		x := binary.LittleEndian.Uint64(v)
-		below := (x - 0x20*ones) &^ x & highs // some byte < 0x20
-		d := x ^ 0x7f*ones
-		del := (d - ones) &^ d & highs // some byte == 0x7f
-		if below|del != 0 {
+		// Some byte below 0x20 or DEL?
+		if wordscan.HasLess(x, 0x20)|wordscan.HasZero(x^(wordscan.Ones*0x7f)) != 0 {
 			for _, ch := range v[:8] {
 				if guardClass[ch]&gcValue == 0 {
 					return false

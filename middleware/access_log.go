@@ -18,6 +18,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/pagihq/pagi"
 	"github.com/pagihq/pagi/config"
+	"github.com/pagihq/pagi/internal/wordscan"
 )
 
 func init() {
@@ -459,7 +460,7 @@ func orDash(s string) string {
 func appendQuoted(b []byte, s string) []byte {
 	start := 0 // s[start:i] needs no escaping
 	for i := 0; i < len(s); i++ {
-		for i+8 <= len(s) && !quoteWordNeeds(loadWord(s, i)) {
+		for i+8 <= len(s) && !quoteWordNeeds(wordscan.Load(s, i)) {
 			i += 8
 		}
 		if i == len(s) {
@@ -481,26 +482,11 @@ func appendQuoted(b []byte, s string) []byte {
 	return append(b, s[start:]...)
 }
 
-// Word tricks of quoteWordNeeds: wordOnes has the low bit of every byte set,
-// so wordOnes*c repeats byte c.
-const wordOnes = 0x0101010101010101
-
 // quoteWordNeeds reports whether some byte of the eight in w may need
-// escaping: below 0x20, DEL, '"' or '\\'. It may also say so for a safe
-// byte next to one that needs it (the caller then looks byte by byte),
-// never the other way round.
+// escaping: below 0x20, DEL, '"' or '\\'.
 func quoteWordNeeds(w uint64) bool {
-	zero := func(x uint64) uint64 { return (x - wordOnes) & ^x & (wordOnes * 0x80) }
-	below := (w - wordOnes*0x20) & ^w & (wordOnes * 0x80)
-	return below|zero(w^(wordOnes*0x7f))|zero(w^(wordOnes*'"'))|zero(w^(wordOnes*'\\')) != 0
-}
-
-// loadWord reads s[i:i+8] as a little-endian word. Written on a slice of
-// exactly eight bytes with constant indexes, it compiles to one load.
-func loadWord(s string, i int) uint64 {
-	b := s[i : i+8]
-	return uint64(b[0]) | uint64(b[1])<<8 | uint64(b[2])<<16 | uint64(b[3])<<24 |
-		uint64(b[4])<<32 | uint64(b[5])<<40 | uint64(b[6])<<48 | uint64(b[7])<<56
+	return wordscan.HasLess(w, 0x20)|wordscan.HasZero(w^(wordscan.Ones*0x7f))|
+		wordscan.HasZero(w^(wordscan.Ones*'"'))|wordscan.HasZero(w^(wordscan.Ones*'\\')) != 0
 }
 
 // keepHeaders records the values of the wanted response headers.
