@@ -63,34 +63,53 @@ load() {
 }
 
 compare() {
-  local name_a=$1 pid_a=$2 url_a=$3 name_b=$4 pid_b=$5 url_b=$6 conns=$7 rep r cpu
+  cmp_reset
+  cmp_measure "$@"
+  cmp_summary "$1" "$4"
+}
+
+# cmp_reset clears the samples that cmp_measure collects.
+cmp_reset() { CMP_RA=() CMP_RB=() CMP_CA=() CMP_CB=(); }
+
+# cmp_measure NAME_A PID_A URL_A NAME_B PID_B URL_B CONNS [wrk args...]
+# runs REPS alternating pairs and appends their samples to CMP_RA, CMP_RB
+# (requests/s) and CMP_CA, CMP_CB (CPU µs/request). The order alternates by
+# the number of pairs already collected, so samples gathered in several
+# calls (with fresh server processes between them, see bench/run.sh
+# RESTART) keep alternating.
+cmp_measure() {
+  local pid_a=$2 url_a=$3 pid_b=$5 url_b=$6 conns=$7 rep r cpu
   shift 7
-  local ra=() rb=() ca=() cb=()
   for rep in $(seq "$REPS"); do
     local order=(a b)
-    ((rep % 2)) || order=(b a)
+    ((${#CMP_RA[@]} % 2 == 0)) || order=(b a)
     for who in "${order[@]}"; do
       if [ "$who" = a ]; then
         read -r r cpu < <(load "$pid_a" "$url_a" "$conns" "$@")
-        ra+=("$r") ca+=("$cpu")
+        CMP_RA+=("$r") CMP_CA+=("$cpu")
       else
         read -r r cpu < <(load "$pid_b" "$url_b" "$conns" "$@")
-        rb+=("$r") cb+=("$cpu")
+        CMP_RB+=("$r") CMP_CB+=("$cpu")
       fi
       sleep 1
     done
   done
-  CMP_RPS_A=$(printf '%s\n' "${ra[@]}" | median)
-  CMP_RPS_B=$(printf '%s\n' "${rb[@]}" | median)
-  CMP_CPU_A=$(printf '%s\n' "${ca[@]}" | median)
-  CMP_CPU_B=$(printf '%s\n' "${cb[@]}" | median)
+}
+
+# cmp_summary NAME_A NAME_B sets the CMP_* figures (see compare) from every
+# sample collected since cmp_reset, and prints the samples to stderr.
+cmp_summary() {
+  CMP_RPS_A=$(printf '%s\n' "${CMP_RA[@]}" | median)
+  CMP_RPS_B=$(printf '%s\n' "${CMP_RB[@]}" | median)
+  CMP_CPU_A=$(printf '%s\n' "${CMP_CA[@]}" | median)
+  CMP_CPU_B=$(printf '%s\n' "${CMP_CB[@]}" | median)
   CMP_RATIO=$(awk -v a="$CMP_RPS_A" -v b="$CMP_RPS_B" 'BEGIN {printf "%.3f", b/a}')
   CMP_CPU_RATIO=$(awk -v a="$CMP_CPU_A" -v b="$CMP_CPU_B" 'BEGIN {printf "%.3f", a/b}')
   # The median of the reps' own ratios: each rep runs a and b back to back,
   # so a slow drift of the machine's speed cancels within the pair.
-  CMP_PAIR_RATIO=$(for i in "${!ra[@]}"; do awk -v a="${ra[$i]}" -v b="${rb[$i]}" 'BEGIN {printf "%.4f\n", b/a}'; done | median)
-  echo "  $name_a req/s: ${ra[*]}" >&2
-  echo "  $name_b req/s: ${rb[*]}" >&2
+  CMP_PAIR_RATIO=$(for i in "${!CMP_RA[@]}"; do awk -v a="${CMP_RA[$i]}" -v b="${CMP_RB[$i]}" 'BEGIN {printf "%.4f\n", b/a}'; done | median)
+  echo "  $1 req/s: ${CMP_RA[*]}" >&2
+  echo "  $2 req/s: ${CMP_RB[*]}" >&2
 }
 
 # bench_config ADDR ROOT: the config of the benchmark routes, on one listener
