@@ -62,6 +62,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/pagihq/pagi/internal/wordscan"
@@ -339,6 +340,14 @@ type guardConn struct {
 
 	headTimeout time.Duration // from the server, via GuardConnContext, or set by the engine
 	timerSet    bool          // inner read deadline currently the head timer
+
+	// fillNow's raw access to the socket: raw and its read callback are
+	// made on first use (noRaw: the connection has none); nowN is what
+	// the callback read.
+	raw       syscall.RawConn
+	rawReadFn func(fd uintptr) bool
+	nowN      int
+	noRaw     bool
 
 	// sweeper, when set, times this connection between requests (see
 	// connSweeper); phase and since are what it looks at.
@@ -633,6 +642,9 @@ func (c *guardConn) Read(p []byte) (int, error) {
 			return c.directRead(p)
 		}
 		if c.st <= gsHead && c.wpos > c.rel && !c.h.timed {
+			if c.fillNow() {
+				continue
+			}
 			c.armHeadTimer()
 		}
 		if err := c.fill(); err != nil {
@@ -776,6 +788,66 @@ func (c *guardConn) fill() error {
 	if c.rerr != nil || c.eof {
 		return c.takeErr()
 	}
+	if err := c.makeRoom(); err != nil {
+		return err
+	}
+	n, err := c.Conn.Read(c.buf[c.wpos:])
+	c.wpos += n
+	if err == nil {
+		return nil
+	}
+	if err == io.EOF {
+		c.eof = true
+	}
+	if n > 0 {
+		// Deliver the data first; the error comes with the next fill.
+		if err != io.EOF {
+			c.rerr = err
+		}
+		return nil
+	}
+	return err
+}
+
+// fillNow adds to buf[wpos:] what the socket already holds, without
+// waiting, and reports whether it added anything. It only ever adds bytes:
+// an empty socket, end of input, an error or a connection that is not a
+// plain TCP socket all report false and are left to fill. Read uses it
+// before arming the head timer: when a head's first bytes came alone (the
+// background one-byte read between keep-alive requests takes the next
+// request's first byte), the rest is usually there already, and arming and
+// lifting the timer for it would cost two runtime timer operations.
+func (c *guardConn) fillNow() bool {
+	if c.rerr != nil || c.eof || c.noRaw {
+		return false
+	}
+	if c.raw == nil {
+		tc, ok := c.Conn.(*net.TCPConn)
+		if !ok {
+			c.noRaw = true
+			return false
+		}
+		raw, err := tc.SyscallConn()
+		if err != nil {
+			c.noRaw = true
+			return false
+		}
+		c.raw, c.rawReadFn = raw, c.rawRead
+	}
+	if c.makeRoom() != nil {
+		return false
+	}
+	c.nowN = 0
+	// The descriptor is non-blocking: rawRead makes one read(2) and never
+	// waits. A passed read deadline stops it before the call.
+	_ = c.raw.Read(c.rawReadFn)
+	c.wpos += c.nowN
+	return c.nowN > 0
+}
+
+// makeRoom makes sure buf has space after wpos: it takes a pooled buffer,
+// moves unread bytes to the front, or grows the buffer up to the head cap.
+func (c *guardConn) makeRoom() error {
 	if c.buf == nil {
 		c.buf = guardBufPool.Get().(*[guardInitialBuffer]byte)[:]
 	}
@@ -796,22 +868,7 @@ func (c *guardConn) fill() error {
 		}
 		c.buf = nb
 	}
-	n, err := c.Conn.Read(c.buf[c.wpos:])
-	c.wpos += n
-	if err == nil {
-		return nil
-	}
-	if err == io.EOF {
-		c.eof = true
-	}
-	if n > 0 {
-		// Deliver the data first; the error comes with the next fill.
-		if err != io.EOF {
-			c.rerr = err
-		}
-		return nil
-	}
-	return err
+	return nil
 }
 
 // guardBufPool holds the guards' initial buffers. A guard needs its buffer

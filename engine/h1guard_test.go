@@ -840,3 +840,76 @@ func FuzzGuardReadSizes(f *testing.F) {
 		}
 	})
 }
+
+// TestGuardHeadRestAlreadyThereArmsNoTimer: when a head's first byte came
+// alone and the rest is already in the socket, the guard takes the rest
+// without arming its head timer (two runtime timer operations per
+// keep-alive request otherwise); when the rest is not there, it arms the
+// timer before waiting, as a slow head must be timed.
+func TestGuardHeadRestAlreadyThereArmsNoTimer(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	client, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	server, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer server.Close()
+	gc := &guardConn{Conn: server, cfg: newGuardConfig(GuardOptions{}), headTimeout: time.Minute}
+
+	// firstByteAlone has the guard read a head's first byte by itself, as
+	// the background read between keep-alive requests does.
+	firstByteAlone := func() {
+		t.Helper()
+		if _, err := client.Write([]byte("G")); err != nil {
+			t.Fatal(err)
+		}
+		gc.beginHead()
+		if err := gc.fill(); err != nil || gc.wpos-gc.rel != 1 {
+			t.Fatalf("first byte: %d buffered, %v", gc.wpos-gc.rel, err)
+		}
+	}
+	const rest = "ET /a HTTP/1.1\r\nHost: x\r\n\r\n"
+	p := make([]byte, 4096)
+
+	firstByteAlone()
+	if _, err := client.Write([]byte(rest)); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond) // loopback: the bytes are in the socket
+	n, err := gc.Read(p)
+	if err != nil || string(p[:n]) != "G"+rest {
+		t.Fatalf("read %q, %v", p[:n], err)
+	}
+	if gc.h.timed || gc.timerSet {
+		t.Fatal("the head timer was armed for a head whose rest was already there")
+	}
+
+	// The next head's rest comes late: the guard must time it.
+	firstByteAlone()
+	done := make(chan error, 1)
+	go func() {
+		n, err := gc.Read(p)
+		if err == nil && string(p[:n]) != "G"+rest {
+			err = fmt.Errorf("read %q", p[:n])
+		}
+		done <- err
+	}()
+	time.Sleep(100 * time.Millisecond)
+	if _, err := client.Write([]byte(rest)); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if !gc.h.timed {
+		t.Fatal("a head whose rest came late was not timed")
+	}
+}
