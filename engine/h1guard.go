@@ -341,6 +341,12 @@ type guardConn struct {
 	headTimeout time.Duration // from the server, via GuardConnContext, or set by the engine
 	timerSet    bool          // inner read deadline currently the head timer
 
+	// rdSet and wdSet are false while the inner connection's read and
+	// write deadlines are known to be clear (see setInnerRead). Every
+	// deadline of the inner connection is set through setInnerRead and
+	// setInnerWrite, the sweeper's included.
+	rdSet, wdSet atomic.Bool
+
 	// fillNow's raw access to the socket: raw and its read callback are
 	// made on first use (noRaw: the connection has none); nowN is what
 	// the callback read.
@@ -395,18 +401,64 @@ func (c *guardConn) SetDeadline(t time.Time) error {
 	if t.IsZero() {
 		c.hijacked.Store(true)
 	}
-	return c.Conn.SetDeadline(t)
+	set := !t.IsZero()
+	c.rdSet.Store(set)
+	c.wdSet.Store(set)
+	err := c.Conn.SetDeadline(t)
+	if set {
+		c.rdSet.Store(true)
+		c.wdSet.Store(true)
+	}
+	return err
 }
 
 // SetReadDeadline forwards to the inner connection and remembers the
 // deadline, so the guard's head timer can be lifted again.
 func (c *guardConn) SetReadDeadline(t time.Time) error {
 	c.storeReadDeadline(t)
-	return c.Conn.SetReadDeadline(t)
+	return c.setInnerRead(t)
 }
 
 // SetWriteDeadline forwards to the inner connection.
-func (c *guardConn) SetWriteDeadline(t time.Time) error { return c.Conn.SetWriteDeadline(t) }
+func (c *guardConn) SetWriteDeadline(t time.Time) error { return c.setInnerWrite(t) }
+
+// setInnerRead sets the inner connection's read deadline. Clearing a
+// deadline that is known to be clear already is skipped: net/http clears
+// the read deadline three times and the write deadline once per keep-alive
+// request (about 300 instructions each in the runtime's poller), and on
+// connections the sweeper times they are clear already. Every setter of a
+// non-zero deadline marks it set before and again after the call, so a
+// concurrent clear (the sweeper runs on its own goroutine) can only leave
+// the mark set on a clear deadline, which costs one call, never the
+// reverse.
+func (c *guardConn) setInnerRead(t time.Time) error {
+	if t.IsZero() {
+		if !c.rdSet.Load() {
+			return nil
+		}
+		c.rdSet.Store(false)
+		return c.Conn.SetReadDeadline(t)
+	}
+	c.rdSet.Store(true)
+	err := c.Conn.SetReadDeadline(t)
+	c.rdSet.Store(true)
+	return err
+}
+
+// setInnerWrite is setInnerRead for the write deadline.
+func (c *guardConn) setInnerWrite(t time.Time) error {
+	if t.IsZero() {
+		if !c.wdSet.Load() {
+			return nil
+		}
+		c.wdSet.Store(false)
+		return c.Conn.SetWriteDeadline(t)
+	}
+	c.wdSet.Store(true)
+	err := c.Conn.SetWriteDeadline(t)
+	c.wdSet.Store(true)
+	return err
+}
 
 func (c *guardConn) storeReadDeadline(t time.Time) {
 	var n int64
@@ -525,7 +577,7 @@ func (c *guardConn) Close() error {
 }
 
 func (c *guardConn) linger() {
-	_ = c.Conn.SetReadDeadline(time.Now().Add(guardLingerTime))
+	_ = c.setInnerRead(time.Now().Add(guardLingerTime))
 	_, _ = io.CopyN(io.Discard, c.Conn, guardLingerBytes)
 	_ = c.Conn.Close()
 }
@@ -903,14 +955,14 @@ func (c *guardConn) armHeadTimer() {
 	if u := c.readDL.Load(); u != 0 && u <= dl.UnixNano() {
 		return
 	}
-	_ = c.Conn.SetReadDeadline(dl)
+	_ = c.setInnerRead(dl)
 	c.timerSet = true
 }
 
 func (c *guardConn) restoreDeadline() {
 	if c.timerSet {
 		c.timerSet = false
-		_ = c.Conn.SetReadDeadline(c.userReadDeadline())
+		_ = c.setInnerRead(c.userReadDeadline())
 	}
 }
 

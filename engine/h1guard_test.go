@@ -913,3 +913,85 @@ func TestGuardHeadRestAlreadyThereArmsNoTimer(t *testing.T) {
 		t.Fatal("a head whose rest came late was not timed")
 	}
 }
+
+// deadlineCountingConn counts the deadline calls that reach a connection.
+type deadlineCountingConn struct {
+	net.Conn
+	reads, writes int
+}
+
+func (c *deadlineCountingConn) SetReadDeadline(t time.Time) error {
+	c.reads++
+	return c.Conn.SetReadDeadline(t)
+}
+
+func (c *deadlineCountingConn) SetWriteDeadline(t time.Time) error {
+	c.writes++
+	return c.Conn.SetWriteDeadline(t)
+}
+
+// TestGuardSkipsClearingClearDeadlines: clearing a deadline that is clear
+// already does not reach the inner connection (net/http clears them four
+// times per keep-alive request), while every set, and the clear after it,
+// does, so deadlines keep their meaning.
+func TestGuardSkipsClearingClearDeadlines(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	client, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	server, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer server.Close()
+	inner := &deadlineCountingConn{Conn: server}
+	gc := &guardConn{Conn: inner, cfg: newGuardConfig(GuardOptions{})}
+
+	for range 3 {
+		_ = gc.SetReadDeadline(time.Time{})
+		_ = gc.SetWriteDeadline(time.Time{})
+	}
+	if inner.reads != 0 || inner.writes != 0 {
+		t.Fatalf("clearing clear deadlines reached the connection: %d read, %d write calls", inner.reads, inner.writes)
+	}
+
+	// A deadline in the past fails the read; clearing it lets the next
+	// read through.
+	_ = gc.SetReadDeadline(time.Unix(0, 1))
+	one := make([]byte, 1)
+	if _, err := server.Read(one); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("read under a past deadline: %v", err)
+	}
+	_ = gc.SetReadDeadline(time.Time{})
+	_ = gc.SetReadDeadline(time.Time{})
+	if inner.reads != 2 {
+		t.Fatalf("%d read-deadline calls reached the connection, want 2 (the set and one clear)", inner.reads)
+	}
+	if _, err := client.Write([]byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	_ = server.SetReadDeadline(time.Now().Add(5 * time.Second)) // bound the test, not through the guard
+	if _, err := server.Read(one); err != nil {
+		t.Fatalf("read after clearing the deadline: %v", err)
+	}
+
+	// The sweeper's expiry goes through the same marks.
+	_ = server.SetReadDeadline(time.Time{})
+	inner.reads = 0
+	_ = gc.setInnerRead(time.Unix(0, 1))
+	_ = gc.SetReadDeadline(time.Time{})
+	if inner.reads != 2 {
+		t.Fatalf("%d calls after the sweeper's expiry, want 2 (its set, then the clear)", inner.reads)
+	}
+	_ = gc.setInnerWrite(time.Unix(0, 1))
+	_ = gc.SetWriteDeadline(time.Time{})
+	if inner.writes != 2 {
+		t.Fatalf("%d write-deadline calls, want 2", inner.writes)
+	}
+}

@@ -152,7 +152,7 @@ func (s *connSweeper) run() {
 				// one that finishes before the deadline lands marks the
 				// connection failed itself (see guardConn.endWrite).
 				if w := gc.writeSince.Load(); w > 0 && now-w > int64(s.write+s.tick) && gc.writeSince.CompareAndSwap(w, -1) {
-					_ = gc.Conn.SetWriteDeadline(time.Unix(0, 1))
+					_ = gc.setInnerWrite(time.Unix(0, 1))
 				}
 			}
 		}
@@ -163,7 +163,7 @@ func (s *connSweeper) run() {
 			}
 			// As net/http's own timeouts do: the blocked read fails and the
 			// connection's goroutine closes it.
-			_ = gc.Conn.SetReadDeadline(time.Unix(0, 1))
+			_ = gc.setInnerRead(time.Unix(0, 1))
 		}
 		clear(expired)
 		if stopping {
