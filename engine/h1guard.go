@@ -427,37 +427,39 @@ func (c *guardConn) SetWriteDeadline(t time.Time) error { return c.setInnerWrite
 // the read deadline three times and the write deadline once per keep-alive
 // request (about 300 instructions each in the runtime's poller), and on
 // connections the sweeper times they are clear already. Every setter of a
-// non-zero deadline marks it set before and again after the call, so a
-// concurrent clear (the sweeper runs on its own goroutine) can only leave
-// the mark set on a clear deadline, which costs one call, never the
-// reverse.
-func (c *guardConn) setInnerRead(t time.Time) error {
+// non-zero deadline marks it set before and again after the call, so once
+// the calls are done the mark is set whenever the deadline may be (a
+// concurrent clear can leave it set on a clear deadline, which costs one
+// call later). The only goroutine besides the connection's that sets a
+// deadline is the sweeper, and only to end the connection; a clear that
+// falls between its call and its second mark is skipped and leaves that
+// ending in place, as a clear just before its call would.
+func (c *guardConn) setInnerRead(t time.Time) error { return c.setInner(&c.rdSet, t, true) }
+
+// setInnerWrite is setInnerRead for the write deadline.
+func (c *guardConn) setInnerWrite(t time.Time) error { return c.setInner(&c.wdSet, t, false) }
+
+// setInner sets the inner read (read true) or write deadline under its
+// mark, as setInnerRead says.
+func (c *guardConn) setInner(mark *atomic.Bool, t time.Time, read bool) error {
 	if t.IsZero() {
-		if !c.rdSet.Load() {
+		if !mark.Load() {
 			return nil
 		}
-		c.rdSet.Store(false)
-		return c.Conn.SetReadDeadline(t)
+		mark.Store(false)
+		return c.innerDeadline(t, read)
 	}
-	c.rdSet.Store(true)
-	err := c.Conn.SetReadDeadline(t)
-	c.rdSet.Store(true)
+	mark.Store(true)
+	err := c.innerDeadline(t, read)
+	mark.Store(true)
 	return err
 }
 
-// setInnerWrite is setInnerRead for the write deadline.
-func (c *guardConn) setInnerWrite(t time.Time) error {
-	if t.IsZero() {
-		if !c.wdSet.Load() {
-			return nil
-		}
-		c.wdSet.Store(false)
-		return c.Conn.SetWriteDeadline(t)
+func (c *guardConn) innerDeadline(t time.Time, read bool) error {
+	if read {
+		return c.Conn.SetReadDeadline(t)
 	}
-	c.wdSet.Store(true)
-	err := c.Conn.SetWriteDeadline(t)
-	c.wdSet.Store(true)
-	return err
+	return c.Conn.SetWriteDeadline(t)
 }
 
 func (c *guardConn) storeReadDeadline(t time.Time) {

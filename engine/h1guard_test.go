@@ -847,21 +847,7 @@ func FuzzGuardReadSizes(f *testing.F) {
 // keep-alive request otherwise); when the rest is not there, it arms the
 // timer before waiting, as a slow head must be timed.
 func TestGuardHeadRestAlreadyThereArmsNoTimer(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	client, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
-	server, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer server.Close()
+	client, server := tcpPair(t)
 	gc := &guardConn{Conn: server, cfg: newGuardConfig(GuardOptions{}), headTimeout: time.Minute}
 
 	// firstByteAlone has the guard read a head's first byte by itself, as
@@ -935,21 +921,7 @@ func (c *deadlineCountingConn) SetWriteDeadline(t time.Time) error {
 // times per keep-alive request), while every set, and the clear after it,
 // does, so deadlines keep their meaning.
 func TestGuardSkipsClearingClearDeadlines(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	client, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
-	server, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer server.Close()
+	client, server := tcpPair(t)
 	inner := &deadlineCountingConn{Conn: server}
 	gc := &guardConn{Conn: inner, cfg: newGuardConfig(GuardOptions{})}
 
@@ -994,4 +966,26 @@ func TestGuardSkipsClearingClearDeadlines(t *testing.T) {
 	if inner.writes != 2 {
 		t.Fatalf("%d write-deadline calls, want 2", inner.writes)
 	}
+}
+
+// tcpPair returns the two ends of a loopback TCP connection, closed when
+// the test ends.
+func tcpPair(t *testing.T) (client, server net.Conn) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	client, err = net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { client.Close() })
+	server, err = ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { server.Close() })
+	return client, server
 }
