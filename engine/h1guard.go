@@ -876,6 +876,9 @@ func (c *guardConn) fillNow() bool {
 		return false
 	}
 	if c.raw == nil {
+		// Only a bare TCP socket: tcpConnOf would also unwrap a PROXY
+		// protocol connection, whose own buffer may hold bytes that come
+		// before the socket's.
 		tc, ok := c.Conn.(*net.TCPConn)
 		if !ok {
 			c.noRaw = true
