@@ -696,10 +696,15 @@ func (c *guardConn) Read(p []byte) (int, error) {
 			return c.directRead(p)
 		}
 		if c.st <= gsHead && c.wpos > c.rel && !c.h.timed {
+			if err := c.claimHead(); err != nil {
+				return 0, err
+			}
 			if c.fillNow() {
 				continue
 			}
-			c.armHeadTimer()
+			if c.rerr == nil && !c.eof {
+				c.armHeadTimer()
+			}
 		}
 		if err := c.fill(); err != nil {
 			switch {
@@ -718,6 +723,35 @@ func (c *guardConn) Read(p []byte) (int, error) {
 	}
 }
 
+// claimHead tells the connection sweeper that a head has begun on a
+// connection it holds idle: from here the head timer times it, not the idle
+// timeout, which bounds only the wait for a request (as net/http lifts its
+// idle deadline once a head's first bytes are in). The claim and the
+// sweeper's expiry are one compare-and-swap each on the phase, so exactly
+// one of them wins; when the sweeper has won, claimHead returns a timeout
+// error, as the read would have a moment later under the past deadline the
+// sweeper sets. (Between a read that brings a whole head and net/http's
+// StateActive no claim is needed: that is the same instant net/http itself
+// leaves open between its read and lifting its deadline.)
+func (c *guardConn) claimHead() error {
+	if c.sweeper == nil {
+		return nil
+	}
+	switch c.phase.Load() {
+	case phaseIdle:
+		if c.phase.CompareAndSwap(phaseIdle, phaseActive) {
+			return nil
+		}
+		if c.phase.Load() != phaseExpired {
+			return nil
+		}
+	case phaseExpired:
+	default:
+		return nil
+	}
+	return os.ErrDeadlineExceeded
+}
+
 // readHeadDirect is Read's common case: nothing is buffered and a new head
 // begins, so the guard reads into net/http's own buffer p and validates the
 // bytes where they are. What checks out is handed over without a copy; what
@@ -733,6 +767,9 @@ func (c *guardConn) readHeadDirect(p []byte) (int, error) {
 			c.eof = true
 		}
 		return 0, err
+	}
+	if cerr := c.claimHead(); cerr != nil {
+		return 0, cerr
 	}
 	switch {
 	case err == io.EOF:
@@ -864,13 +901,14 @@ func (c *guardConn) fill() error {
 }
 
 // fillNow adds to buf[wpos:] what the socket already holds, without
-// waiting, and reports whether it added anything. It only ever adds bytes:
-// an empty socket, end of input, an error or a connection that is not a
-// plain TCP socket all report false and are left to fill. Read uses it
-// before arming the head timer: when a head's first bytes came alone (the
-// background one-byte read between keep-alive requests takes the next
-// request's first byte), the rest is usually there already, and arming and
-// lifting the timer for it would cost two runtime timer operations.
+// waiting, and reports whether it added anything. An empty socket or a
+// connection that is not a plain TCP socket report false and are left to
+// fill; so do the end of input and an error, which it records for fill to
+// return (see rawRead). Read uses it before arming the head timer: when a
+// head's first bytes came alone (the background one-byte read between
+// keep-alive requests takes the next request's first byte), the rest is
+// usually there already, and arming and lifting the timer for it would cost
+// two runtime timer operations.
 func (c *guardConn) fillNow() bool {
 	if c.rerr != nil || c.eof || c.noRaw {
 		return false

@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -850,18 +851,7 @@ func TestGuardHeadRestAlreadyThereArmsNoTimer(t *testing.T) {
 	client, server := tcpPair(t)
 	gc := &guardConn{Conn: server, cfg: newGuardConfig(GuardOptions{}), headTimeout: time.Minute}
 
-	// firstByteAlone has the guard read a head's first byte by itself, as
-	// the background read between keep-alive requests does.
-	firstByteAlone := func() {
-		t.Helper()
-		if _, err := client.Write([]byte("G")); err != nil {
-			t.Fatal(err)
-		}
-		gc.beginHead()
-		if err := gc.fill(); err != nil || gc.wpos-gc.rel != 1 {
-			t.Fatalf("first byte: %d buffered, %v", gc.wpos-gc.rel, err)
-		}
-	}
+	firstByteAlone := func() { firstByteAlone(t, client, gc) }
 	const rest = "ET /a HTTP/1.1\r\nHost: x\r\n\r\n"
 	p := make([]byte, 4096)
 
@@ -898,6 +888,64 @@ func TestGuardHeadRestAlreadyThereArmsNoTimer(t *testing.T) {
 	if !gc.h.timed {
 		t.Fatal("a head whose rest came late was not timed")
 	}
+}
+
+// firstByteAlone has gc read a head's first byte by itself, as net/http's
+// background read between keep-alive requests does.
+func firstByteAlone(t *testing.T, client net.Conn, gc *guardConn) {
+	t.Helper()
+	if _, err := client.Write([]byte("G")); err != nil {
+		t.Fatal(err)
+	}
+	gc.beginHead()
+	if err := gc.fill(); err != nil || gc.wpos-gc.rel != 1 {
+		t.Fatalf("first byte: %d buffered, %v", gc.wpos-gc.rel, err)
+	}
+}
+
+// TestGuardHeadRestKeepsResetAndEnd: when a client resets the connection
+// after a head's first byte came alone, Read reports the reset, as it does
+// when no read is made without waiting; the kernel reports ECONNRESET only
+// once, so a non-blocking read that drops it turns the reset into an end of
+// input, which the guard answers as an incomplete head (a 400 for a client
+// that is gone). A client that closes after a partial head still gets that
+// 400, and neither arms the head timer.
+func TestGuardHeadRestKeepsResetAndEnd(t *testing.T) {
+	p := make([]byte, 4096)
+	t.Run("reset", func(t *testing.T) {
+		client, server := tcpPair(t)
+		gc := &guardConn{Conn: server, cfg: newGuardConfig(GuardOptions{}), headTimeout: time.Minute}
+		firstByteAlone(t, client, gc)
+		if err := client.(*net.TCPConn).SetLinger(0); err != nil {
+			t.Fatal(err)
+		}
+		_ = client.Close()
+		time.Sleep(50 * time.Millisecond) // loopback: the RST has arrived
+		n, err := gc.Read(p)
+		if st, reason, bad := gc.rejection(); bad {
+			t.Fatalf("reset client answered as a rejection: %d %s (Read %q, %v)", st, reason, p[:n], err)
+		}
+		if !errors.Is(err, syscall.ECONNRESET) {
+			t.Fatalf("Read = %q, %v; want ECONNRESET", p[:n], err)
+		}
+		if gc.h.timed || gc.timerSet {
+			t.Fatal("the head timer was armed for a reset connection")
+		}
+	})
+	t.Run("end", func(t *testing.T) {
+		client, server := tcpPair(t)
+		gc := &guardConn{Conn: server, cfg: newGuardConfig(GuardOptions{}), headTimeout: time.Minute}
+		firstByteAlone(t, client, gc)
+		_ = client.Close()
+		time.Sleep(50 * time.Millisecond)
+		n, err := gc.Read(p)
+		if st, reason, bad := gc.rejection(); !bad || st != http.StatusBadRequest || reason != grIncompleteHead {
+			t.Fatalf("partial head then close: rejection %d %q %v (Read %q, %v); want 400 %q", st, reason, bad, p[:n], err, grIncompleteHead)
+		}
+		if gc.h.timed || gc.timerSet {
+			t.Fatal("the head timer was armed for a closed connection")
+		}
+	})
 }
 
 // deadlineCountingConn counts the deadline calls that reach a connection.

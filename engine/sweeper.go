@@ -39,9 +39,10 @@ type connSweeper struct {
 
 // Phases of a connection, as the sweeper sees them.
 const (
-	phaseNew    int32 = iota // accepted, no request yet
-	phaseActive              // a request is being read or served
-	phaseIdle                // between requests
+	phaseNew     int32 = iota // accepted, no request yet
+	phaseActive               // a request is being read or served
+	phaseIdle                 // between requests
+	phaseExpired              // timed out by the sweeper, which owns its ending
 )
 
 // newConnSweeper starts a sweeper for the given timeouts (0: none).
@@ -93,7 +94,11 @@ func connStateForSweeper(c net.Conn, st http.ConnState) {
 	}
 	switch st {
 	case http.StateActive:
-		gc.phase.Store(phaseActive)
+		// Usually Active already: the guard claims a connection when a
+		// head begins (guardConn.claimHead).
+		if gc.phase.Load() != phaseActive {
+			gc.phase.Store(phaseActive)
+		}
 	case http.StateIdle:
 		// The time of the sweeper's last look, not time.Now: no clock
 		// read per request; the tick bounds the error.
@@ -158,8 +163,10 @@ func (s *connSweeper) run() {
 		}
 		s.mu.Unlock()
 		for _, gc := range expired {
-			if gc.phase.Load() == phaseActive {
-				continue // a request started meanwhile
+			// Claim the connection, unless a request or a head began
+			// meanwhile (guardConn.claimHead claims it the other way).
+			if p := gc.phase.Load(); p == phaseActive || !gc.phase.CompareAndSwap(p, phaseExpired) {
+				continue
 			}
 			// As net/http's own timeouts do: the blocked read fails and the
 			// connection's goroutine closes it.

@@ -49,31 +49,43 @@ func closedWithin(c net.Conn, d time.Duration) bool {
 	return true
 }
 
+// dialSweep connects to a sweepServer; the connection is closed when the
+// test ends.
+func dialSweep(t *testing.T, addr string) (net.Conn, *bufio.Reader) {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c, bufio.NewReader(c)
+}
+
 func get(t *testing.T, c net.Conn, r *bufio.Reader, path string) {
 	t.Helper()
 	if _, err := io.WriteString(c, "GET "+path+" HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
 		t.Fatal(err)
 	}
+	readHi(t, c, r, "GET "+path)
+}
+
+// readHi reads a response of sweepServer's app from r and checks its body.
+func readHi(t *testing.T, c net.Conn, r *bufio.Reader, what string) {
+	t.Helper()
 	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
 	resp, err := http.ReadResponse(r, nil)
 	if err != nil {
-		t.Fatalf("GET %s: %v", path, err)
+		t.Fatalf("%s: %v", what, err)
 	}
 	b, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	if string(b) != "hi" {
-		t.Fatalf("GET %s: %q", path, b)
+		t.Fatalf("%s: %q", what, b)
 	}
 }
 
 func TestSweeperIdleTimeout(t *testing.T) {
-	addr := sweepServer(t, 300*time.Millisecond, 10*time.Second)
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	r := bufio.NewReader(c)
+	c, r := dialSweep(t, sweepServer(t, 300*time.Millisecond, 10*time.Second))
 	// Requests closer together than the idle timeout keep the connection.
 	for range 6 {
 		get(t, c, r, "/")
@@ -115,12 +127,7 @@ func TestSweeperHeaderTimeout(t *testing.T) {
 	}
 	// A client slower than the timeout between requests is timed by the
 	// idle timeout, not the header one.
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	r := bufio.NewReader(c)
+	c, r := dialSweep(t, addr)
 	get(t, c, r, "/")
 	time.Sleep(700 * time.Millisecond)
 	get(t, c, r, "/")
@@ -224,4 +231,65 @@ func TestSweeperTimesWritesAfterClose(t *testing.T) {
 		t.Fatalf("write after a stall: %v, want os.ErrDeadlineExceeded", err)
 	}
 	s.remove(gc)
+}
+
+// TestSweeperIdleTimeoutSparesBegunHead: the idle timeout bounds the wait
+// for the next request, as net/http's does (it lifts its idle deadline once
+// a head's first bytes are in). A head begun before the idle timeout and
+// finished after it is served, timed by the header timeout from then on.
+func TestSweeperIdleTimeoutSparesBegunHead(t *testing.T) {
+	c, r := dialSweep(t, sweepServer(t, 300*time.Millisecond, 10*time.Second))
+	get(t, c, r, "/")
+	time.Sleep(150 * time.Millisecond)
+	if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHo"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(700 * time.Millisecond) // well past the idle timeout and a sweep
+	if _, err := io.WriteString(c, "st: x\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	readHi(t, c, r, "a head begun before the idle timeout")
+}
+
+// TestClaimHeadAgainstExpiry: a head's claim and the sweeper's expiry of an
+// idle connection exclude each other. A claim that comes first keeps the
+// connection from the sweeper; one that comes after the expiry fails the
+// read with a timeout, which net/http ends the connection on quietly.
+func TestClaimHeadAgainstExpiry(t *testing.T) {
+	s := newConnSweeper(time.Hour, 0, 0)
+	defer s.close()
+	p := make([]byte, 4096)
+	const head = "GET / HTTP/1.1\r\nHost: x\r\n\r\n"
+
+	client, server := tcpPair(t)
+	gc := &guardConn{Conn: server, cfg: newGuardConfig(GuardOptions{}), st: gsBoundary}
+	s.add(gc)
+	gc.phase.Store(phaseIdle)
+	if _, err := io.WriteString(client, head); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := gc.Read(p); err != nil || string(p[:n]) != head {
+		t.Fatalf("Read = %q, %v", p[:n], err)
+	}
+	if ph := gc.phase.Load(); ph != phaseActive {
+		t.Fatalf("phase after a head began = %d, want active (%d)", ph, phaseActive)
+	}
+	if gc.phase.CompareAndSwap(phaseIdle, phaseExpired) {
+		t.Fatal("the sweeper could still expire a claimed connection")
+	}
+
+	client, server = tcpPair(t)
+	gc = &guardConn{Conn: server, cfg: newGuardConfig(GuardOptions{}), st: gsBoundary}
+	s.add(gc)
+	gc.phase.Store(phaseIdle)
+	if !gc.phase.CompareAndSwap(phaseIdle, phaseExpired) { // the sweeper's expiry
+		t.Fatal("expiry of an idle connection failed")
+	}
+	if _, err := io.WriteString(client, head); err != nil {
+		t.Fatal(err)
+	}
+	n, err := gc.Read(p)
+	if ne, ok := err.(net.Error); !ok || !ne.Timeout() || n != 0 {
+		t.Fatalf("Read on an expired connection = %q, %v; want a timeout", p[:n], err)
+	}
 }
