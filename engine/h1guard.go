@@ -730,26 +730,20 @@ func (c *guardConn) Read(p []byte) (int, error) {
 // sweeper's expiry are one compare-and-swap each on the phase, so exactly
 // one of them wins; when the sweeper has won, claimHead returns a timeout
 // error, as the read would have a moment later under the past deadline the
-// sweeper sets. (Between a read that brings a whole head and net/http's
-// StateActive no claim is needed: that is the same instant net/http itself
-// leaves open between its read and lifting its deadline.)
+// sweeper sets. Read claims when a head's bytes come straight from the
+// socket (readHeadDirect) and before it waits for the rest of a head; a
+// head it finds whole in its buffer goes to net/http unclaimed, at once.
 func (c *guardConn) claimHead() error {
 	if c.sweeper == nil {
 		return nil
 	}
-	switch c.phase.Load() {
-	case phaseIdle:
-		if c.phase.CompareAndSwap(phaseIdle, phaseActive) {
-			return nil
-		}
-		if c.phase.Load() != phaseExpired {
-			return nil
-		}
-	case phaseExpired:
-	default:
+	if c.phase.Load() == phaseIdle && c.phase.CompareAndSwap(phaseIdle, phaseActive) {
 		return nil
 	}
-	return os.ErrDeadlineExceeded
+	if c.phase.Load() == phaseExpired {
+		return os.ErrDeadlineExceeded
+	}
+	return nil
 }
 
 // readHeadDirect is Read's common case: nothing is buffered and a new head
